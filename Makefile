@@ -1,0 +1,34 @@
+# gpuplane developer commands. `make test` installs everything it needs from scratch.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ORACLE := .cache/oracle/oracle
+
+.PHONY: run test bench venv oracle clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+oracle:
+	@bash hack/oracle/build.sh
+
+# The main job on the embedded default (until the simulator lands: allocate on the bundled example cluster).
+run: $(STAMP)
+	$(VENV)/bin/gpuplane allocate --node node-a -f examples/cluster
+
+test: $(STAMP) oracle
+	$(PY) -m pytest
+
+bench: $(STAMP) oracle
+	$(PY) benchmarks/bench_allocate.py
+	$(PY) benchmarks/bench_decode.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

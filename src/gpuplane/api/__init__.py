@@ -1,0 +1,1 @@
+"""Typed Kubernetes objects, YAML/JSON in and out, and validation."""

@@ -1,0 +1,69 @@
+"""Kubernetes DRA device-selector CEL environment on cel-expr-python (cel-cpp).
+
+Mirrors kubernetes/dynamic-resource-allocation ``cel/compile.go``::
+
+    sel = compile_selector('device.attributes["gpu.nvidia.com"].index == 0')   # cached
+    dev = device_input("gpu.nvidia.com", device)        # once per device, reused
+    sel.matches(dev)                                    # bool, or CelRuntimeError
+
+Design
+------
+Two environments:
+
+* a *checking* environment declares ``device`` as the runtime-built proto message
+  ``kubernetes.DRADevice`` (``driver`` string, ``attributes``/``capacity`` as
+  ``map<string, map<string, dyn>>``, ``allowMultipleAllocations`` bool only when
+  ``consumable_capacity``), and the Kubernetes libraries with ``kubernetes.Quantity`` /
+  ``kubernetes.Semver`` message types. It gives upstream-like compile errors with positions
+  (``undefined field 'foo'``, ``found no matching overload for '_<_' applied to
+  '(kubernetes.Quantity, kubernetes.Quantity)'``);
+* a *runtime* environment evaluates a rewritten copy of the checked AST (``_analysis``), with
+  Quantity and Semver carried as tagged canonical ``bytes`` (``_library``): native ``==``
+  compares them by value, and crossing into the Python implementations is cheap.
+  Unknown attribute/capacity domains become empty maps by rewriting ``device.attributes[K]`` to
+  ``device.attributes[?K].orValue({})``; ``quantity("40Gi")``-style literals are folded.
+
+Cost/time limit
+---------------
+cel-expr-python has no cost tracking and evaluation runs in C++ that cannot be interrupted from
+Python, so a wall-clock limit cannot be enforced. Instead every expression gets a static
+worst-case cost estimate at compile time (``_analysis``), using the size bounds the API puts on a
+device (32 domains x 32 ids, strings <= 64, lists <= 64): ``compile_selector`` rejects an
+estimate above ``MAX_COST`` (1,000,000, upstream's ``CELSelectorExpressionMaxCost``) with
+``CelCompileError("too complex, exceeds cost limit: ...")``, and unbounded constructs (e.g.
+``lists.range(n)`` with a non-literal ``n``) are rejected the same way. For API-valid devices the
+estimate bounds the work of every evaluation, which is what upstream's runtime ``CostLimit``
+guarantees. Expressions longer than 10 KiB are rejected; cel-cpp's parser also limits nesting
+to depth 32.
+
+Not supported (compile errors): URL, IP, CIDR, Authz libraries; ``transformMap`` and
+``transformMapEntry`` (cel-expr-python lacks their runtime helper); cross-type numeric
+comparisons such as ``1 < 1.5`` in the checker (they work at runtime on ``dyn`` values);
+``math``/``encoders``/``protos`` extensions (not in upstream's environment either).
+"""
+
+from .errors import CelCompileError, CelError, CelRuntimeError
+from .selector import (
+    MAX_COST,
+    MAX_EXPRESSION_LENGTH,
+    CompiledSelector,
+    DeviceInput,
+    cache_clear,
+    cache_info,
+    compile_selector,
+    device_input,
+)
+
+__all__ = [
+    "CelCompileError",
+    "CelError",
+    "CelRuntimeError",
+    "CompiledSelector",
+    "DeviceInput",
+    "MAX_COST",
+    "MAX_EXPRESSION_LENGTH",
+    "cache_clear",
+    "cache_info",
+    "compile_selector",
+    "device_input",
+]
