@@ -396,6 +396,14 @@ def go_replay(go: Go, cluster: Cluster, attempts: list[Attempt], pending_raw: li
     return [per_pod[p] for p in sorted(per_pod)], mismatches, errors
 
 
+def _load() -> str:
+    """Other processes on this machine skew both sides; the load average tells the reader."""
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load average n/a"
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 PER_NODE_ANCHORS = {
@@ -440,9 +448,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     t_start = time.perf_counter()
     print(f"bench_allocate: {'quick' if q else 'full'} run; Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{platform.machine()}; features = Kubernetes 1.37 defaults; seed {SEED}")
+          f"{platform.machine()}; features = Kubernetes 1.37 defaults; seed {SEED}; {_load()}")
     go = Go(not args.no_go)
-    print(f"Go oracle: {'k8s.io/dynamic-resource-allocation v0.37.2 (' + str(go.oracle._binary) + ')' if go.oracle else go.why}")
+    print(f"Go oracle: {'k8s.io/dynamic-resource-allocation v0.37.2 (' + str(getattr(go.oracle, '_binary', 'built')) + ')' if go.oracle else go.why}")
 
     # 1. per node
     print(f"\n[1/2] per-node Allocate on identical single-node inputs ({iterations} timed calls each) ...", flush=True)
@@ -557,7 +565,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         rss = f", peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
     except ImportError:
         rss = ""
-    print(f"\nTotal wall time: {time.perf_counter() - t_start:.0f} s{rss}")
+    print(f"\nTotal wall time: {time.perf_counter() - t_start:.0f} s{rss}; {_load()}")
     return 0
 
 

@@ -16,6 +16,7 @@ objects that use a feature whose gate is now off) are generated on purpose.
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from typing import Any, Optional
@@ -40,9 +41,83 @@ GATES = [
 ]
 
 MODELS = ["a100", "h100", "l4"]
-VERSIONS = ["1.2.0", "1.10.3", "2.0.0-rc.1", "2.0.0", "0.9.1"]
+VERSIONS = ["1.2.0", "1.10.3", "2.0.0-rc.1", "2.0.0", "0.9.1", "1.2.0+build.7", "1.2.0+build.8", "2.0.0-rc.1.2"]
 PCIE = ["p0", "p1", "p2"]
 TIME_ADDED = "2026-01-02T03:04:05Z"
+SEARCH_LIMIT = 20_000
+
+
+# Templates: {d} a driver domain, {T} the foreign domain, {m} a model, {q} a quantity,
+# {v} a version, {n} a small int. All compile with the scheduler's CEL environment;
+# several can fail at runtime on some devices (that is compared too).
+EXOTIC_SELECTORS = [
+    # maps and macros
+    'device.attributes["{d}"].exists(k, k.startsWith("m"))',
+    'device.attributes["{d}"].all(k, k.size() < 6)',
+    'device.attributes["{d}"].exists_one(k, k == "index")',
+    '"{d}" in device.attributes',
+    '"{T}" in device.attributes && "pcie" in device.attributes["{T}"]',
+    "device.attributes.size() >= 2",
+    'device.capacity["{d}"].size() == 0',
+    'device.attributes["{d}"].filter(k, k.endsWith("x")).size() == 0',
+    'device.attributes["{d}"].map(k, k.size()).exists(x, x > 5)',
+    'device.attributes["{d}"].all(k, v, k != "index" || v > {n})',
+    # optionals, bind, ternary
+    'device.attributes["{d}"].?model.orValue("none") != "none"',
+    'device.attributes["{d}"].?model.hasValue()',
+    'cel.bind(a, device.attributes["{d}"], has(a.model) && a.model.upperAscii() == "{m}".upperAscii())',
+    '(has(device.attributes["{d}"].index) ? device.attributes["{d}"].index : -1) >= {n}',
+    # strings
+    'has(device.attributes["{d}"].model) && device.attributes["{d}"].model.matches("^[ah][0-9]+$")',
+    'has(device.attributes["{d}"].model) && device.attributes["{d}"].model.contains("10")',
+    'device.driver.split(".")[0] + "x" == "gpux"',
+    'device.driver.indexOf(".") == 3',
+    'device.driver.substring(0, 3) in ["gpu", "nic"]',
+    '"{m}".charAt(0) == device.attributes["{d}"].?model.orValue("").charAt(0)',
+    'has(device.attributes["{d}"].model) && device.attributes["{d}"].model.find("[0-9]+") == "100"',
+    # ints and arithmetic (division by zero and overflow are runtime errors)
+    'has(device.attributes["{d}"].index) && device.attributes["{d}"].index % 2 == 0',
+    'has(device.attributes["{d}"].index) && 10 / device.attributes["{d}"].index > 2',
+    'has(device.attributes["{d}"].big) && device.attributes["{d}"].big + 1 > 0',
+    'has(device.attributes["{d}"].big) && device.attributes["{d}"].big - 1 < 0',
+    'has(device.attributes["{d}"].index) && double(device.attributes["{d}"].index) / 2.0 >= 1.0',
+    'has(device.attributes["{d}"].index) && string(device.attributes["{d}"].index) == "1"',
+    'has(device.attributes["{d}"].index) && uint(device.attributes["{d}"].index) >= 1u',
+    '[1, 2, 3].exists(x, x == device.attributes["{d}"].?index.orValue(0))',
+    '[3, 1, 2].sort()[0] == device.attributes["{d}"].?index.orValue(1)',
+    'lists.range(3).exists(i, i == device.attributes["{d}"].?index.orValue(9))',
+    '[2, 5, 1].max() == device.attributes["{d}"].?index.orValue(2) + 3',
+    'sets.contains(["a100", "h100"], [device.attributes["{d}"].?model.orValue("x")])',
+    # cross-type comparisons: equality of different types is false in CEL, but a version
+    # (a custom type) compared with another type is a runtime error
+    'device.attributes["{T}"].?numa.orValue(1) == 0',
+    'device.attributes["{T}"].?numa.orValue("x") == "0"',
+    'has(device.attributes["{T}"].numa) && device.attributes["{T}"].numa != false',
+    'has(device.attributes["{d}"].drv) && device.attributes["{d}"].drv == "{v}"',
+    'has(device.attributes["{T}"].numa) && device.attributes["{T}"].numa > 0',
+    # quantities
+    'has(device.capacity["{d}"].memory) && device.capacity["{d}"].memory == quantity("{q}")',
+    'has(device.capacity["{d}"].memory) && device.capacity["{d}"].memory.isLessThan(quantity("{q}").add(quantity("512Mi")))',
+    'has(device.capacity["{d}"].memory) && device.capacity["{d}"].memory.sub(quantity("{q}")).isLessThan(quantity("0"))',
+    'has(device.capacity["{d}"].memory) && sign(device.capacity["{d}"].memory.sub(quantity("{q}"))) >= 0',
+    'has(device.capacity["{d}"].memory) && device.capacity["{d}"].memory.asApproximateFloat() > 1.5e10',
+    'has(device.capacity["{d}"].memory) && device.capacity["{d}"].memory.add(1).isInteger()',
+    'has(device.capacity["{d}"].cores) && device.capacity["{d}"].cores.asInteger() > 8',
+    'has(device.capacity["{d}"].cores) && device.capacity["{d}"].cores.compareTo(quantity("{q}")) <= 0',
+    'has(device.capacity["{T}"].bw) && device.capacity["{T}"].bw.isGreaterThan(quantity("50G"))',
+    'isQuantity("{q}") && quantity("{q}").isInteger()',
+    # versions
+    'has(device.attributes["{d}"].drv) && device.attributes["{d}"].drv == semver("{v}")',
+    'has(device.attributes["{d}"].drv) && device.attributes["{d}"].drv.compareTo(semver("{v}")) < 0',
+    'has(device.attributes["{d}"].drv) && device.attributes["{d}"].drv.isLessThan(semver("v1.10", true))',
+    'has(device.attributes["{d}"].drv) && device.attributes["{d}"].drv.minor() > 2',
+    'has(device.attributes["{d}"].drv) && device.attributes["{d}"].drv.patch() == 0',
+    'isSemver("{v}") && semver("{v}").major() < 3',
+    # unguarded lookups: runtime errors on devices without the key
+    'device.attributes["{d}"].index >= 0',
+    'device.capacity["{d}"].memory.isGreaterThan(quantity("{q}"))',
+    'device.attributes["{T}"].pcie == "p0"',
+]
 
 
 def _gi(n: int, rng: random.Random) -> str:
@@ -68,6 +143,7 @@ class _Builder:
         # Devices of current generations, usable as allocated-claim targets.
         self.current_devices: list[tuple[str, str, dict[str, Any]]] = []
         self.counter = 0
+        self.visible: dict[str, int] = {}  # driver -> devices probably visible on the node
 
     # --- helpers -------------------------------------------------------------------
 
@@ -94,7 +170,7 @@ class _Builder:
         self.nodes: list[str] = [f"node-{i}" for i in range(n)]
         self.node_labels: dict[str, dict[str, str]] = {}
         for name in self.nodes:
-            labels = {"zone": rng.choice(["a", "b"]), "tier": rng.choice(["1", "2", "3"])}
+            labels = {"zone": rng.choice(["a", "b"]), "tier": rng.choice(["1", "2", "3", "3", "gold", "01"])}
             if self.p(0.5):
                 labels["gpu"] = "true"
             self.node_labels[name] = labels
@@ -166,6 +242,8 @@ class _Builder:
             attrs[f"{TOPO}/pcie"] = {"string": rng.choice(PCIE)}
         if self.p(0.5):
             attrs[f"{TOPO}/socket"] = {"int": rng.randint(0, 1)}
+        if self.p(0.05):
+            attrs[name("big")] = {"int": rng.choice([2**63 - 1, -(2**63), 2**62])}
         if self.p(0.15):
             # Same id, other type: exercises type-aware constraint comparison.
             attrs[f"{TOPO}/numa"] = rng.choice([{"int": 0}, {"string": "0"}, {"bool": False}, {"version": "0.0.0"}])
@@ -209,7 +287,9 @@ class _Builder:
         if self.p(0.8):
             total = rng.choice([8, 16, 40, 80])
             entry: dict[str, Any] = {"value": _gi(total, rng)}
-            if multi:
+            if self.p(0.1):
+                entry["value"] = rng.choice(["40G", "16e9", "1.5Ti", "100Gi", "1Ei", "+10Gi", "41.500G", "017Gi"])
+            elif multi:
                 pol = self.policy("gi", total)
                 if pol:
                     entry["requestPolicy"] = pol
@@ -305,7 +385,7 @@ class _Builder:
                 first = next(iter(cs["counters"]))
                 counters[first] = {"value": "1" if first != "mem" else "4Gi"}
             name = cs["name"]
-            if self.p(0.04):
+            if self.dangling_pool and self.p(0.3):
                 # Dangling reference: the pool becomes invalid.
                 if self.p(0.5):
                     name = "cs-missing"
@@ -341,11 +421,12 @@ class _Builder:
         nslices = rng.randint(1, 3)
         dup_pool = self.p(0.07)
         counter_sets = self.counter_sets() if partitionable else None
+        self.dangling_pool = self.p(0.1)
         slices: list[dict[str, Any]] = []
 
         def where_for_slice() -> str:
             if style == "local":
-                return "local" if self.p(0.85) else "other"
+                return "local" if self.p(0.9) else "other"
             if style == "all":
                 return "all"
             if style == "selector":
@@ -380,6 +461,8 @@ class _Builder:
                 self.all_devices.append((driver, pname, dev))
                 self.current_devices.append((driver, pname, dev))
             self.devices_made += ndev
+            if where in ("local", "all", "per-device") and not dup_pool:
+                self.visible[driver] = self.visible.get(driver, 0) + ndev
             spec["devices"] = devices
             slices.append(spec)
 
@@ -404,11 +487,20 @@ class _Builder:
                 spec["sharedCounters"] = cs_list
                 slices.append(spec)
 
+        if self.p(0.04):
+            # A slice without devices still counts towards the pool's slice count.
+            empty = {"driver": driver, "pool": {"name": pname, "generation": generation, "resourceSliceCount": 0}}
+            empty.update(self.node_choice(rng.choice(["local", "all"])))
+            slices.append(empty)
         count = len(slices)
         if self.p(0.07):
             count += rng.randint(1, 2)  # incomplete pool
         for spec in slices:
             spec["pool"]["resourceSliceCount"] = count
+        if len(slices) > 1 and self.p(0.04):
+            # Inconsistent counts (a driver bug the API cannot catch): the first slice
+            # the allocator sees decides.
+            rng.choice(slices)["pool"]["resourceSliceCount"] = max(1, count + rng.choice([-1, 1]))
         order = list(range(len(slices)))
         rng.shuffle(order)  # slice names decide the order inside a pool, not creation order
         for k, spec in zip(order, slices):
@@ -459,10 +551,10 @@ class _Builder:
             ("any", []),
         ]
         # Weights for picking a class in a request: mostly classes of drivers that publish.
-        self.class_weights = [6 if d in self.drivers else 0.3 for d in (GPU, NIC, FPGA)] + [3]
+        self.class_weights = [6 if self.visible.get(d) else 0.5 if d in self.drivers else 0.12 for d in (GPU, NIC, FPGA)] + [3]
         extra = rng.choice(["none", "healthy", "multi", "mem", "model"])
         if extra != "none":
-            self.class_weights.append(2 if GPU in self.drivers or extra == "multi" else 0.3)
+            self.class_weights.append(2 if self.visible.get(GPU) or extra == "multi" else 0.3)
         if extra == "healthy":
             classes.append(("healthy", [f'device.attributes["{GPU}"].?healthy.orValue(true)']))
         elif extra == "multi":
@@ -486,18 +578,32 @@ class _Builder:
                 spec["selectors"] = [{"cel": {"expression": e}} for e in selectors]
             if self.p(0.3):
                 spec["config"] = [
-                    {"opaque": {"driver": rng.choice(DRIVERS), "parameters": {"kind": "ClassConfig", "class": name, "n": i}}}
+                    {"opaque": {"driver": rng.choice(DRIVERS), "parameters": self.parameters({"kind": "ClassConfig", "class": name, "n": i})}}
                     for i in range(rng.randint(1, 2))
                 ]
             self.objects.append(
                 {"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": name}, "spec": spec}
             )
 
+    def parameters(self, base: dict[str, Any]) -> dict[str, Any]:
+        """Opaque config parameters: any JSON object, copied verbatim into the result."""
+        if self.p(0.7):
+            return base
+        extra = self.rng.choice([
+            {"nested": {"list": [1, 2.5, "x", None, True, {"deep": []}]}},
+            {"unicode": "gpu-\u00e9\u4e2d", "empty": {}, "float": 1e-3},
+            {"apiVersion": "gpu.example.com/v1", "kind": "GpuConfig", "sharing": {"strategy": "TimeSlicing", "replicas": 4}},
+            {"big": 12345678901234567, "neg": -1, "zero": 0.0},
+        ])
+        return {**base, **extra}
+
     # --- claims --------------------------------------------------------------------
 
     def selector(self, domain: Optional[str] = None) -> str:
         rng = self.rng
         d = domain if domain and self.p(0.85) else rng.choice(self.drivers + [GPU])
+        if self.p(0.35):
+            return self.exotic_selector(d)
         kind = rng.randrange(17)
         if kind == 0:
             return f'device.driver == "{rng.choice(DRIVERS)}"'
@@ -539,6 +645,19 @@ class _Builder:
                 return f'device.attributes["{d}"].nosuch == 1'
             return f'device.attributes["{d}"].model == "{rng.choice(MODELS)}"'
         return f'device.capacity["{d}"].size() > 0'
+
+    def exotic_selector(self, d: str) -> str:
+        """Less common CEL (libraries, macros, cross-type comparisons, runtime errors)."""
+        rng = self.rng
+        template = rng.choice(EXOTIC_SELECTORS)
+        return template.format(
+            d=d,
+            T=TOPO,
+            m=rng.choice(MODELS),
+            q=rng.choice(["16Gi", "16384Mi", "17179869184", "40G", "1.5Gi", "40960Mi", "0.5", "100m", "80Gi"]),
+            v=rng.choice(["1.2.0", "1.10.3", "2.0.0-rc.1", "2.0.0", "1.2.0+build.7", "0.9.1", "2.0.0-rc.1+x"]),
+            n=rng.randint(0, 3),
+        )
 
     def maybe_selectors(self, prob: float, domain: Optional[str] = None) -> Optional[list[dict[str, Any]]]:
         if not self.p(prob):
@@ -582,10 +701,12 @@ class _Builder:
         req: dict[str, Any] = {}
         if self.p(0.8):
             req[rng.choice(["memory", "memory", "memory", f"{GPU}/memory"])] = rng.choice(
-                ["1Gi", "1536Mi", "3Gi", "4096Mi", "5G", "10Gi", "20Gi", "100Gi", "0.5Gi", "2500M"]
+                ["1Gi", "1536Mi", "3Gi", "4096Mi", "5G", "10Gi", "20Gi", "100Gi", "0.5Gi", "2500M",
+                 "1.5Gi", ".5Gi", "+2Gi", "1.0Gi", "1025Mi", "1073741824", "1e9", "2.5e9", "3G", "1024Ki", "1Ei", "100Ei",
+                 "1.500G", "02Gi", "+3G"]
             )
         if self.p(0.4) or not req:
-            req["cores"] = rng.choice(["1", "3", "1500m", "20", "500m"])
+            req["cores"] = rng.choice(["1", "3", "1500m", "20", "500m", "2.5", "1e1", "2000m", "0.001", "4"])
         if self.p(0.05):
             req["nosuch"] = "1"
         return {"requests": req}
@@ -595,7 +716,7 @@ class _Builder:
         cls = rng.choices(self.class_names, self.class_weights)[0] if not self.p(0.015) else "missing-class"
         e: dict[str, Any] = {"deviceClassName": cls}
         domain = {"gpu": GPU, "nic": NIC, "fpga": FPGA}.get(cls, GPU if cls in ("healthy", "bigmem", "h100") else None)
-        sels = self.maybe_selectors(0.3, domain)
+        sels = self.maybe_selectors(0.2, domain)
         if sels:
             e["selectors"] = sels
         if self.p(0.08):
@@ -632,22 +753,29 @@ class _Builder:
                 requests.append({"name": name, "exactly": self.exact(allow_admin=True)})
             names.append(name)
         devices: dict[str, Any] = {"requests": requests}
-        if self.p(0.3):
-            attrs = [f"{GPU}/model", f"{GPU}/index", f"{TOPO}/pcie", f"{TOPO}/pcie", f"{TOPO}/socket",
-                     f"{GPU}/drv", f"{NIC}/model", f"{TOPO}/numa", f"{GPU}/healthy", f"{FPGA}/model"]
+        if self.p(0.25):
+            drv = self.rng.choice(self.drivers)
             constraints = []
             for _ in range(rng.randint(1, 2)):
                 c: dict[str, Any] = {}
                 if self.p(0.5):
                     c["requests"] = rng.sample(names, rng.randint(1, min(3, len(names))))
-                key = "matchAttribute" if self.p(0.6) else "distinctAttribute"
-                c[key] = rng.choice(attrs)
+                if self.p(0.55):
+                    c["matchAttribute"] = rng.choices(
+                        [f"{drv}/model", f"{TOPO}/pcie", f"{TOPO}/socket", f"{drv}/drv", f"{TOPO}/numa", f"{drv}/healthy", f"{GPU}/model"],
+                        [3, 3, 3, 1, 1, 1, 1],
+                    )[0]
+                else:
+                    c["distinctAttribute"] = rng.choices(
+                        [f"{drv}/index", f"{TOPO}/pcie", f"{TOPO}/socket", f"{drv}/model", f"{TOPO}/numa", f"{GPU}/index"],
+                        [4, 2, 1, 1, 1, 1],
+                    )[0]
                 constraints.append(c)
             devices["constraints"] = constraints
         if self.p(0.25):
             config = []
             for i in range(rng.randint(1, 2)):
-                c = {"opaque": {"driver": rng.choice(DRIVERS), "parameters": {"kind": "ClaimConfig", "i": i}}}
+                c = {"opaque": {"driver": rng.choice(DRIVERS), "parameters": self.parameters({"kind": "ClaimConfig", "i": i})}}
                 if self.p(0.6):
                     c = {"requests": rng.sample(names, rng.randint(1, min(2, len(names)))), **c}
                 config.append(c)
@@ -681,7 +809,7 @@ class _Builder:
                 r: dict[str, Any] = {"request": "r0", "driver": driver, "pool": pname, "device": dev["name"]}
                 if admin:
                     r["adminAccess"] = True
-                elif dev.get("allowMultipleAllocations") and self.p(0.85):
+                elif dev.get("allowMultipleAllocations") and self.p(0.85) or self.p(0.03):
                     r["shareID"] = self.uid()
                     consumed = {}
                     for cname, cap in (dev.get("capacity") or {}).items():
@@ -704,6 +832,66 @@ class _Builder:
             }
             self.objects.append(claim)
 
+    def search_bound(self, claims: list[dict[str, Any]]) -> int:
+        """A crude upper bound of the backtracking search over the pending claims."""
+        per_driver: dict[str, int] = {}
+        for driver, _, _ in self.current_devices:
+            per_driver[driver] = per_driver.get(driver, 0) + 1
+        total = len(self.current_devices)
+        class_driver = {"gpu": GPU, "nic": NIC, "fpga": FPGA, "healthy": None, "bigmem": GPU, "h100": GPU}
+        bound = 1
+        for claim in claims:
+            for r in claim["spec"]["devices"]["requests"]:
+                subs = [r["exactly"]] if "exactly" in r else r["firstAvailable"]
+                ways = 0
+                for e in subs:
+                    drv = class_driver.get(e["deviceClassName"])
+                    n = per_driver.get(drv, 0) if drv else total
+                    if e.get("allocationMode") == "All":
+                        ways += 1
+                    else:
+                        ways += max(1, math.comb(n, e.get("count", 1)))
+                bound *= max(1, ways)
+        return bound
+
+    def limit_search(self) -> None:
+        """Shrink request counts until the search space is small: both sides must finish
+        every case quickly, and a case that hits a timeout compares nothing."""
+        claims = [o for o in self.objects if o["kind"] == "ResourceClaim" and "status" not in o]
+        while self.search_bound(claims) > SEARCH_LIMIT:
+            biggest = None
+            for claim in claims:
+                for r in claim["spec"]["devices"]["requests"]:
+                    for e in [r["exactly"]] if "exactly" in r else r["firstAvailable"]:
+                        if e.get("count", 1) > 1 and (biggest is None or e["count"] > biggest["count"]):
+                            biggest = e
+            if biggest is None:
+                # Only single devices left: drop the last request of the largest claim.
+                claim = max(claims, key=lambda c: len(c["spec"]["devices"]["requests"]))
+                reqs = claim["spec"]["devices"]["requests"]
+                if len(reqs) == 1:
+                    if len(claims) == 1:
+                        return
+                    self.objects.remove(claims.pop())
+                    continue
+                dropped = reqs.pop()["name"]
+                devs = claim["spec"]["devices"]
+                for key in ("constraints", "config"):
+                    kept = []
+                    for c in devs.get(key, []):
+                        names = [n for n in c.get("requests", []) if n.split("/")[0] != dropped]
+                        if "requests" in c and not names:
+                            continue
+                        if "requests" in c:
+                            c["requests"] = names
+                        kept.append(c)
+                    if kept:
+                        devs[key] = kept
+                    else:
+                        devs.pop(key, None)
+                continue
+            biggest["count"] -= 1
+
     def features(self) -> dict[str, bool]:
         gates = {g: True for g in GATES}
         gates["DRAListTypeAttributes"] = False
@@ -725,6 +913,7 @@ class _Builder:
         self.make_classes()
         self.make_allocated_claims()
         self.make_pending_claims()
+        self.limit_search()
         features = self.features()
         # Objects in a random order: the allocator must not depend on input order
         # (except for the order of the claims to allocate, which is kept).

@@ -136,8 +136,12 @@ def _check_aliasing(doc: Any, where: str) -> None:
         raise InputError(f"{where}: document contains excessive aliasing ({expanded} nodes after expanding aliases)")
 
 
+# Where a YAML anchor can start: after whitespace, a flow indicator, or a key/entry marker.
+_ANCHOR = re.compile(r"(?:^|[\s,\[\{:?\-])&[^\s,\[\]\{\}]")
+
+
 def _yaml_documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
-    check_aliases = "&" in text
+    check_aliases = "&" in text and _ANCHOR.search(text) is not None
     index = 0
     try:
         for doc in yaml.load_all(text, Loader=_Loader):

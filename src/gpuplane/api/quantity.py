@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 from functools import lru_cache
-from typing import Union
+from typing import Optional, Union
 
 _BINARY = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5, "Ei": 1024**6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -27,13 +27,19 @@ class QuantityError(ValueError):
 
 
 class Quantity:
-    """An exact quantity plus the format it was written in (for canonical output)."""
+    """An exact quantity, the format it was written in, and (sometimes) its original text.
 
-    __slots__ = ("value", "fmt")
+    apimachinery keeps the text a quantity was parsed from when that text is already a
+    cheap, exact int64 form (see :func:`_kept_text`) and prints it back verbatim, e.g.
+    ``017Gi``; computed quantities print canonically. ``text`` mirrors that cache.
+    """
 
-    def __init__(self, value: Fraction, fmt: str = DECIMAL_SI) -> None:
+    __slots__ = ("value", "fmt", "text")
+
+    def __init__(self, value: Fraction, fmt: str = DECIMAL_SI, text: Optional[str] = None) -> None:
         self.value = value
         self.fmt = fmt
+        self.text = text
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Quantity) and self.value == other.value
@@ -65,6 +71,8 @@ QuantityLike = Union[str, int, float, Quantity]
 
 @lru_cache(maxsize=65536)
 def _parse_str(text: str) -> Quantity:
+    if len(text) > 1000:
+        raise QuantityError(f"quantity of {len(text)} characters is too long")
     m = _RE.match(text.strip()) if text else None
     if not m or text != text.strip():
         raise QuantityError(f"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}")
@@ -77,16 +85,63 @@ def _parse_str(text: str) -> Quantity:
         value *= Fraction(10) ** _DECIMAL[suffix]
         fmt = DECIMAL_SI
     else:
-        value *= Fraction(10) ** int(suffix[1:])
+        exponent = int(suffix[1:])
+        if abs(exponent) > 1000:
+            # Exact arithmetic on 10**1e9 would never finish; no device has such capacity.
+            raise QuantityError(f"quantity {text!r}: exponent {exponent} is out of range (at most 1000 in magnitude)")
+        value *= Fraction(10) ** exponent
         fmt = DECIMAL_EXPONENT
     if sign == "-":
         value = -value
+    kept = _kept_text(text, digits, suffix, fmt)
     # apimachinery keeps at most nano precision, rounding away from zero.
     scaled = value / _NANO
     if scaled.denominator != 1:
         whole = -((-abs(scaled)) // 1)
         value = (whole if value > 0 else -whole) * _NANO
-    return Quantity(value, fmt)
+    return Quantity(value, fmt, kept)
+
+
+_MAX_INT64 = 2**63 - 1
+
+
+def _kept_text(text: str, digits: str, suffix: str, fmt: str) -> Optional[str]:
+    """The original text if apimachinery's ``ParseQuantity`` would cache it, else None.
+
+    Its int64 fast path stores the input string when the number fits its precision budget
+    and is not trivially reducible: for binary suffixes the mantissa is not a multiple of
+    8; for decimal ones the scale is a multiple of 3, the digits do not end in ``000`` and
+    do not start with ``0``.
+    """
+    if text == "0":
+        return text
+    num, _, denom = digits.partition(".")
+    num = num.lstrip("0") or "0"
+    if fmt == BINARY_SI:
+        exponent = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}[suffix]
+        if denom:
+            return None
+        precision = 15 - len(num) - int(exponent * 3 / 10) - 1
+        scale = 0
+        mantissa = 1 << exponent
+    else:
+        scale = _DECIMAL[suffix] if fmt == DECIMAL_SI else int(suffix[1:])
+        precision = 18 - (len(num) + len(denom))
+        mantissa = 1
+    if precision < 0:
+        return None
+    scale -= len(denom)
+    if scale < -9:
+        return None
+    shifted = num + denom
+    value = int(shifted)
+    if value > _MAX_INT64 or value * mantissa > _MAX_INT64:
+        return None
+    if fmt == BINARY_SI:
+        return text if value & 7 != 0 else None
+    if scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0":
+        return text
+    return None
 
 
 def parse_quantity(value: QuantityLike) -> Quantity:
@@ -113,7 +168,9 @@ def _split_exact(value: Fraction, base: int, max_steps: int, step_exp: int = 1) 
 
 
 def format_quantity(q: Quantity) -> str:
-    """Canonical string of a quantity, as apimachinery's ``Quantity.String()`` writes it."""
+    """The string apimachinery's ``Quantity.String()`` writes: kept text, else canonical."""
+    if q.text is not None:
+        return q.text
     value, fmt = q.value, q.fmt
     if value == 0:
         return "0"

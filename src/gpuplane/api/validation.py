@@ -68,7 +68,6 @@ ANNOTATIONS_MAX_BYTES = 256 * 1024
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 _ATTR_KEY_TRUNCATE = DEVICE_MAX_DOMAIN_LEN + 1 + DEVICE_MAX_ID_LEN
-_LABEL_KEY_TRUNCATE = 63
 
 # --- message helpers (k8s.io/apimachinery/pkg/util/validation/field) ------------------------
 
@@ -82,7 +81,10 @@ def _go(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return repr(value)
+        try:
+            return repr(value)
+        except ValueError:  # an integer past Python's int -> str digit limit
+            return f"<{value.bit_length()}-bit integer>"
     if isinstance(value, Quantity):
         return json.dumps(format_quantity(value))
     if isinstance(value, msgspec.Struct):
@@ -1506,9 +1508,31 @@ def _to_v1(obj: Any) -> Any:
     return obj
 
 
+_FREE_FORM_FIELDS = frozenset({"parameters", "data"})
+
+
+def _strip_nulls(node: Any) -> Any:
+    """A copy without null mapping values: for the apiserver (Go's encoding/json) ``null``
+    is the same as leaving a field out; free-form fields (opaque ``parameters``, device
+    status ``data``) are kept as written."""
+    if isinstance(node, dict):
+        return {k: (v if k in _FREE_FORM_FIELDS else _strip_nulls(v)) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_strip_nulls(v) for v in node]
+    return node
+
+
 def _convert(obj: dict) -> Any:
     cls = m.TYPED_KINDS[obj["kind"]]
     try:
+        return msgspec.convert(obj, cls)
+    except msgspec.ValidationError as err:
+        if "got `null`" not in str(err):
+            raise ValidationFailed([_decode_error(err, obj)]) from None
+    # Explicit nulls (``tolerations:`` with nothing after it) mean "not set"; decoding them
+    # is the rare case, so the copy without them is only made when needed.
+    try:
+        obj = _strip_nulls(obj)
         return msgspec.convert(obj, cls)
     except msgspec.ValidationError as err:
         raise ValidationFailed([_decode_error(err, obj)]) from None

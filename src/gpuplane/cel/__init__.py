@@ -12,8 +12,11 @@ Two environments:
 
 * a *checking* environment declares ``device`` as the runtime-built proto message
   ``kubernetes.DRADevice`` (``driver`` string, ``attributes``/``capacity`` as
-  ``map<string, map<string, dyn>>``, ``allowMultipleAllocations`` bool only when
-  ``consumable_capacity``), and the Kubernetes libraries with ``kubernetes.Quantity`` /
+  ``map<string, map<string, dyn>>``, ``allowMultipleAllocations`` bool). Like upstream's
+  scheduler, which compiles in the ``StoredExpressions`` environment where feature gates are
+  ignored, every field (and ``includes``) is always declared; ``compile_selector(...,
+  new_expressions=True, consumable_capacity=False)`` gives the apiserver's stricter view
+  without ``allowMultipleAllocations``. It also declares the Kubernetes libraries with ``kubernetes.Quantity`` /
   ``kubernetes.Semver`` message types. It gives upstream-like compile errors with positions
   (``undefined field 'foo'``, ``found no matching overload for '_<_' applied to
   '(kubernetes.Quantity, kubernetes.Quantity)'``);
@@ -33,8 +36,11 @@ estimate above ``MAX_COST`` (1,000,000, upstream's ``CELSelectorExpressionMaxCos
 ``CelCompileError("too complex, exceeds cost limit: ...")``, and unbounded constructs (e.g.
 ``lists.range(n)`` with a non-literal ``n``) are rejected the same way. For API-valid devices the
 estimate bounds the work of every evaluation, which is what upstream's runtime ``CostLimit``
-guarantees. Expressions longer than 10 KiB are rejected; cel-cpp's parser also limits nesting
-to depth 32.
+guarantees; measured worst cases under the limit evaluate in well under 0.1 s (upstream's
+per-call limit). cel-expr-python adds its own runtime guard: about 10,000 comprehension
+iterations per evaluation (``CelRuntimeError("operation cancelled: comprehension iteration
+budget exceeded")``). Expressions longer than 10 KiB are rejected; cel-cpp's parser also limits
+nesting to depth 32.
 
 Not supported (compile errors): URL, IP, CIDR, Authz libraries; ``transformMap`` and
 ``transformMapEntry`` (cel-expr-python lacks their runtime helper); cross-type numeric

@@ -17,7 +17,18 @@ Rewrites (for the runtime program)
   * ``device.attributes[K]`` / ``device.capacity[K]`` (and ``.K`` selects) become
     ``device.attributes[?K].orValue({})``: an unknown domain is an empty map, as upstream's
     ``mapper`` with a default value; ``K in device.attributes`` and iteration are unchanged;
-  * ``quantity("lit")``/``semver("lit"[, bool])`` with valid literals are folded to constants.
+  * ``quantity("lit")``/``semver("lit"[, bool])`` with valid literals are folded to constants;
+  * ``a.isGreaterThan(b)``, ``a.isLessThan(b)`` and ``a.compareTo(b) OP c`` (c in -1, 0, 1) become
+    native bytes comparisons when the checker resolved them to Semver-only overloads, or to
+    Quantity-only overloads with a literal on one side (the runtime encoding is
+    order-preserving, see ``_library``);
+  * ``==`` with a Quantity operand (or two dyn operands) calls a Python implementation of
+    upstream's ``Equal`` (quantity encodings also carry apimachinery's representation, which
+    ``isInteger()`` depends on, so their bytes are not canonical);
+  * ``A == B`` where A may be a Quantity/Semver at runtime (type dyn) and B cannot be one gets a
+    type guard, so that ``version_attr == 0`` fails with "no such overload" as upstream's
+    ``Semver.Equal`` does (bytes-vs-int equality would just be false). ``!=`` never fails in
+    cel-go (``Equal(a, b) != true``), so it is left alone.
 
 Cost
   A static worst-case estimate in the spirit of cel-go's ``checker.Cost`` with the declared size
@@ -25,7 +36,10 @@ Cost
   attributes <=64 elements). Every node tracks an upper bound on its size (string length or
   list/map entries, recursively for elements and keys); comprehensions multiply the per-iteration
   cost by the range size; growth of macro accumulators is extrapolated linearly (macros only
-  append). Unbounded sizes (e.g. ``lists.range(n)`` with a non-constant ``n``) are infinite.
+  append) and, since cel-cpp copies the accumulated list on each append, ``map``/``filter`` pay
+  a quadratic copy term. Unbounded sizes (e.g. ``lists.range(n)`` with a non-constant ``n``) are
+  infinite. (cel-expr-python itself also stops any evaluation after ~10,000 comprehension
+  iterations in total: "Iteration budget exceeded".)
 """
 
 from __future__ import annotations
@@ -306,6 +320,9 @@ class Analyzer:
         c_result, s_result = self.estimate(comp.result, res_scope)
         per_iter = max(1.0, c_cond + c_step)
         loop = n_iter * per_iter if n_iter > 0 else 0.0
+        if a0 is not None and a1 is not None and a1[0] > a0[0] and n_iter > 0:
+            # cel-cpp copies the accumulated list on every append (measured: quadratic map/filter)
+            loop += n_iter * (a0[0] + a_final[0]) / 2.0
         return c_range + c_init + loop + c_result, s_result
 
     def _call(self, node, bound):
@@ -478,6 +495,16 @@ class Analyzer:
         for a in call.args:
             self.rewrite(a, bound)
         fn = call.function
+        if fn in ("isGreaterThan", "isLessThan") and call.HasField("target") and len(call.args) == 1:
+            kind = self._single_kind(node)
+            if kind and self._native_order(node, kind, ">" if fn == "isGreaterThan" else "<", call.target, call.args[0]):
+                return
+        if fn in _CMP_OPS and not call.HasField("target") and len(call.args) == 2:
+            if self._rewrite_compare_to(node):
+                return
+        if fn in ("_==_", "_!=_") and not call.HasField("target") and len(call.args) == 2:
+            self._rewrite_equality(node)
+            return
         if fn == "_[_]" and not call.HasField("target") and len(call.args) == 2 and self._device_map(call.args[0], bound):
             operand, key = P.Expr(), P.Expr()
             operand.CopyFrom(call.args[0])
@@ -504,6 +531,181 @@ class Analyzer:
             node.id = node_id
             node.const_expr.bytes_value = value
 
+    def _single_kind(self, node) -> str | None:
+        """"quantity"/"semver" if the checker resolved a compare-like call to that type only."""
+        ref = self.refs[node.id] if node.id in self.refs else None
+        if ref is None or not ref.overload_id:
+            return None
+        kinds = {oid.split("_", 1)[0] for oid in ref.overload_id}
+        if len(kinds) == 1 and kinds <= {"quantity", "semver"}:
+            return kinds.pop()
+        return None
+
+    def _native_order(self, node, kind: str, op: str, a, b) -> bool:
+        """node := a OP b natively on the order-preserving encodings. Semver encodings are
+        canonical, so any operands work. A quantity encoding also carries apimachinery's
+        representation after its value, so one side must be a folded literal, replaced by the
+        lower or upper bound of its value's encodings (see _library.quantity_bounds)."""
+        if kind == "quantity":
+            if op not in ("<", "<=", ">", ">="):
+                return False
+            if not _is_quantity_const(b):
+                if not _is_quantity_const(a):
+                    return False
+                a, b, op = b, a, _FLIP[op]
+            lo, hi = lib.quantity_bounds(b.const_expr.bytes_value)
+            bound = P.Expr(id=b.id)
+            bound.const_expr.bytes_value = hi if op in (">", "<=") else lo
+            b = bound
+        x, y = P.Expr(), P.Expr()
+        x.CopyFrom(a)
+        y.CopyFrom(b)
+        self._native_compare(node, op, x, y)
+        return True
+
+    def _rewrite_compare_to(self, node) -> bool:
+        """``a.compareTo(b) OP c`` (c in -1/0/1) -> native ``a OP' b`` on the ordered encoding."""
+        call = node.call_expr
+        op = _CMP_OPS[call.function]
+        x, c = call.args[0], call.args[1]
+        if x.WhichOneof("expr_kind") != "call_expr":
+            x, c = c, x
+            op = _FLIP[op]
+        if x.WhichOneof("expr_kind") != "call_expr" or c.WhichOneof("expr_kind") != "const_expr":
+            return False
+        cmp = x.call_expr
+        if cmp.function != "compareTo" or not cmp.HasField("target") or len(cmp.args) != 1:
+            return False
+        kind = self._single_kind(x)
+        if kind is None or c.const_expr.WhichOneof("constant_kind") != "int64_value":
+            return False
+        k = c.const_expr.int64_value
+        holds = frozenset(v for v in (-1, 0, 1) if _PY_OPS[op](v, k))
+        native = _SET_TO_OP.get(holds)
+        if native is None:
+            return False
+        return self._native_order(node, kind, native, cmp.target, cmp.args[0])
+
+    def _rewrite_equality(self, node) -> None:
+        call = node.call_expr
+        a, b = call.args[0], call.args[1]
+        ka, kb = _kind(self._type(a)), _kind(self._type(b))
+        qa, qb = self._k8s_type(a), self._k8s_type(b)
+        if "null" in (ka, kb):
+            return  # cel-go: anything == null is a plain bool
+        if qa == lib.QUANTITY_TYPE or qb == lib.QUANTITY_TYPE or (ka == "dyn" and kb == "dyn"):
+            # a quantity's encoding carries its representation: compare values in Python,
+            # with upstream's Quantity/Semver Equal semantics
+            x, y = P.Expr(), P.Expr()
+            x.CopyFrom(a)
+            y.CopyFrom(b)
+            node_id = node.id
+            node.Clear()
+            node.id = node_id
+            node.call_expr.function = lib.EQUALS_FN if call.function == "_==_" else lib.NOT_EQUALS_FN
+            node.call_expr.args.add().CopyFrom(x)
+            node.call_expr.args.add().CopyFrom(y)
+            return
+        if call.function == "_==_":  # cel-go's != is Equal(a, b) != true: never an error
+            self._guard_equality(node)
+
+    def _k8s_type(self, node) -> str | None:
+        t = self._type(node)
+        if t is not None and t.WhichOneof("type_kind") == "message_type" and t.message_type in _K8S_MESSAGES:
+            return t.message_type
+        return None
+
+    def _guard_equality(self, node) -> None:
+        """Upstream's Quantity/Semver ``Equal`` fails with "no such overload" for any other type
+        on the right (``version_attr == 0``); bytes-vs-int equality would just be false here.
+        (cel-go's ``!=`` is ``Equal(a, b) != true``, which never fails, so only ``==``.)
+        ``A == B`` with A of type dyn and B statically neither dyn, bytes, null nor a
+        Quantity/Semver becomes ``cel.bind(@t, A, type(@t) == bytes ? @noSuchOverload(@t) :
+        @t == B)``; symmetrically for a Quantity/Semver A and a dyn B."""
+        call = node.call_expr
+        a, b = call.args[0], call.args[1]
+        ka, kb = _kind(self._type(a)), _kind(self._type(b))
+        tb = self._type(b)
+        b_is_k8s = tb is not None and tb.WhichOneof("type_kind") == "message_type" and tb.message_type in _K8S_MESSAGES
+        ta = self._type(a)
+        a_is_k8s = ta is not None and ta.WhichOneof("type_kind") == "message_type" and ta.message_type in _K8S_MESSAGES
+        if ka == "dyn" and kb not in ("dyn", "bytes", "null", "error", "type_param") and not b_is_k8s:
+            guarded, other, guarded_first = a, b, True
+        elif a_is_k8s and kb == "dyn":
+            guarded, other, guarded_first = b, a, False
+        else:
+            return
+        fn = call.function
+        var = f"@gpuplane_eq{self._next_id()}"
+        bound, rest = P.Expr(), P.Expr()
+        bound.CopyFrom(guarded)
+        rest.CopyFrom(other)
+        node_id = node.id
+        node.Clear()
+        node.id = node_id
+        comp = node.comprehension_expr
+        comp.iter_var = "#unused"
+        comp.iter_range.id = self._next_id()
+        comp.iter_range.list_expr.SetInParent()
+        comp.accu_var = var
+        comp.accu_init.CopyFrom(bound)
+        comp.loop_condition.id = self._next_id()
+        comp.loop_condition.const_expr.bool_value = False
+        comp.loop_step.id = self._next_id()
+        comp.loop_step.ident_expr.name = var
+        # result: type(var) == bytes [|| type(var) == null_type] ? ... : ...
+        res = comp.result
+        res.id = self._next_id()
+        res.call_expr.function = "_?_:_"
+        cond = res.call_expr.args.add()
+        self._type_is(cond, var, "bytes")
+        if not guarded_first:  # a dyn right operand may also be null: types.Equal handles null
+            either = P.Expr(id=self._next_id())
+            either.call_expr.function = "_||_"
+            either.call_expr.args.add().CopyFrom(cond)
+            self._type_is(either.call_expr.args.add(), var, "null_type")
+            cond.CopyFrom(either)
+        compare = P.Expr(id=self._next_id())
+        compare.call_expr.function = fn
+        ident = P.Expr(id=self._next_id())
+        ident.ident_expr.name = var
+        if guarded_first:
+            compare.call_expr.args.add().CopyFrom(ident)
+            compare.call_expr.args.add().CopyFrom(rest)
+        else:
+            compare.call_expr.args.add().CopyFrom(rest)
+            compare.call_expr.args.add().CopyFrom(ident)
+        error = P.Expr(id=self._next_id())
+        error.call_expr.function = lib.NO_SUCH_OVERLOAD_FN
+        error.call_expr.args.add().CopyFrom(ident)
+        if guarded_first:
+            res.call_expr.args.add().CopyFrom(error)
+            res.call_expr.args.add().CopyFrom(compare)
+        else:
+            res.call_expr.args.add().CopyFrom(compare)
+            res.call_expr.args.add().CopyFrom(error)
+
+    def _type_is(self, out, var: str, type_name: str) -> None:
+        out.id = self._next_id()
+        out.call_expr.function = "_==_"
+        t = out.call_expr.args.add()
+        t.id = self._next_id()
+        t.call_expr.function = "type"
+        v = t.call_expr.args.add()
+        v.id = self._next_id()
+        v.ident_expr.name = var
+        name = out.call_expr.args.add()
+        name.id = self._next_id()
+        name.ident_expr.name = type_name
+
+    def _native_compare(self, node, op: str, a, b) -> None:
+        node_id = node.id
+        node.Clear()
+        node.id = node_id
+        node.call_expr.function = _OP_FN[op]
+        node.call_expr.args.add().CopyFrom(a)
+        node.call_expr.args.add().CopyFrom(b)
+
     def _next_id(self) -> int:
         self.max_id += 1
         return self.max_id
@@ -523,6 +725,35 @@ class Analyzer:
         empty = call.args.add()
         empty.id = self._next_id()
         empty.struct_expr.SetInParent()
+
+
+_CMP_OPS = {"_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">=", "_==_": "==", "_!=_": "!="}
+_OP_FN = {v: k for k, v in _CMP_OPS.items()}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+_PY_OPS = {
+    "<": lambda x, y: x < y,
+    "<=": lambda x, y: x <= y,
+    ">": lambda x, y: x > y,
+    ">=": lambda x, y: x >= y,
+    "==": lambda x, y: x == y,
+    "!=": lambda x, y: x != y,
+}
+_SET_TO_OP = {
+    frozenset({1}): ">",
+    frozenset({-1}): "<",
+    frozenset({0}): "==",
+    frozenset({0, 1}): ">=",
+    frozenset({-1, 0}): "<=",
+    frozenset({-1, 1}): "!=",
+}
+
+
+def _is_quantity_const(node) -> bool:
+    return (
+        node.WhichOneof("expr_kind") == "const_expr"
+        and node.const_expr.WhichOneof("constant_kind") == "bytes_value"
+        and node.const_expr.bytes_value.startswith(lib.QTAG)
+    )
 
 
 def _elem_or_none(s: Optional[Size]) -> Optional[Size]:

@@ -26,6 +26,7 @@ dispatches on the tag.
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from fractions import Fraction
 from functools import lru_cache
@@ -38,7 +39,6 @@ from gpuplane.api.semver import Semver, SemverError, parse_semver
 QTAG = b"\x01Q"
 STAG = b"\x01S"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-INCLUDES_MAX_LIST = 48
 
 
 class LibError(ValueError):
@@ -81,14 +81,162 @@ def _dec_int(b: bytes) -> int:
 
 
 _NANO = 10**9
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def encode_quantity(value: Fraction) -> bytes:
-    """Quantities are exact multiples of 1n (apimachinery's precision); encode value*1e9."""
+class K8sQuantity:
+    """A quantity as apimachinery holds it: the exact value plus its internal representation,
+    ``int64Amount{value, scale}`` (``scale`` not None) or ``inf.Dec`` (``scale`` None).
+    The representation decides ``isInteger()``/``asInteger()`` (``Quantity.AsInt64``):
+    ``quantity("1000m").isInteger()`` and ``quantity("1.5Gi").isInteger()`` are false upstream."""
+
+    __slots__ = ("value", "scale")
+
+    def __init__(self, value: Fraction, scale: int | None) -> None:
+        self.value = value
+        self.scale = scale
+
+    def int64_amount(self) -> int | None:
+        """``int64Amount.value`` when the representation is int64Amount."""
+        if self.scale is None:
+            return None
+        v = self.value / Fraction(10) ** self.scale
+        return v.numerator if v.denominator == 1 else None
+
+    def as_int64(self) -> int | None:
+        """apimachinery ``Quantity.AsInt64``."""
+        amount = self.int64_amount()
+        if amount is None or self.scale < 0:
+            return None
+        v = amount * 10**self.scale
+        return v if _INT64_MIN <= v <= _INT64_MAX else None
+
+    def approximate_float(self) -> float:
+        """apimachinery ``AsApproximateFloat64``: base * Pow10(exponent)."""
+        amount = self.int64_amount()
+        try:
+            if amount is not None:
+                return float(amount) if self.scale == 0 else float(amount) * 10.0**self.scale
+            nano = self.value * _NANO
+            return float(nano.numerator // nano.denominator) * 1e-9 if self.value else 0.0
+        except OverflowError:
+            return math.inf if self.value > 0 else -math.inf
+
+
+# binary suffix exponents and decimal suffix exponents as in apimachinery's suffix tables
+_BIN_EXP = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_DEC_EXP = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def _int64_representation(text: str) -> tuple[int, int] | None:
+    """(value, scale) when apimachinery's ``ParseQuantity`` builds an int64Amount, else None.
+
+    Mirrors parseQuantityString + the fast path of ParseQuantity (k8s.io/apimachinery
+    pkg/api/resource/quantity.go); ``text`` is already known to be a valid quantity."""
+    if text == "0":
+        return (0, 0)
+    pos, end = 0, len(text)
+    positive = True
+    if pos < end and text[pos] in "+-":
+        positive = text[pos] != "-"
+        pos += 1
+    while pos < end and text[pos] == "0":
+        pos += 1
+    if pos >= end:  # only zeros: num "0", no suffix
+        return _fast_path("0", "", "", positive)
+    start = pos
+    while pos < end and text[pos].isdigit():
+        pos += 1
+    num = text[start:pos] or "0"
+    denom = ""
+    if pos < end and text[pos] == ".":
+        pos += 1
+        start = pos
+        while pos < end and text[pos].isdigit():
+            pos += 1
+        denom = text[start:pos]
+    return _fast_path(num, denom, text[pos:], positive)
+
+
+def _fast_path(num: str, denom: str, suffix: str, positive: bool) -> tuple[int, int] | None:
+    if suffix in _DEC_EXP:
+        scale, binary, exponent = _DEC_EXP[suffix], False, _DEC_EXP[suffix]
+    elif suffix in _BIN_EXP:
+        scale, binary, exponent = 0, True, _BIN_EXP[suffix]
+    elif len(suffix) > 1 and suffix[0] in "eE":
+        exponent = int(suffix[1:])
+        if not -(2**31) <= exponent < 2**31:
+            return None
+        scale, binary = exponent, False
+    else:
+        return None
+    mantissa = 1
+    if not binary:
+        precision = 18 - (len(num) + len(denom))
+    elif exponent >= 0 and not denom:
+        mantissa = 1 << exponent
+        precision = 15 - len(num) - int(exponent * 3 / 10) - 1
+    else:
+        precision = -1
+    if precision < 0:
+        return None
+    scale -= len(denom)
+    if scale < -9:
+        return None
+    value = int(num + denom)
+    result = value * mantissa
+    if not _INT64_MIN <= result <= _INT64_MAX:
+        return None
+    return (result if positive else -result, scale)
+
+
+def _int64_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None:
+    """apimachinery ``int64Amount.Add``: None when it would overflow (-> inf.Dec)."""
+    (av, asc), (bv, bsc) = a, b
+    if bv == 0:
+        return a
+    if av == 0:
+        return b
+    if asc == bsc:
+        c = av + bv
+    elif asc > bsc:
+        c = av * 10 ** (asc - bsc)
+        if not _INT64_MIN <= c <= _INT64_MAX:
+            return None
+        c, asc = c + bv, bsc
+    else:
+        c = bv * 10 ** (bsc - asc)
+        if not _INT64_MIN <= c <= _INT64_MAX:
+            return None
+        c = av + c
+    if not _INT64_MIN <= c <= _INT64_MAX:
+        return None
+    return (c, asc)
+
+
+def _enc_value(value: Fraction) -> bytes:
     k = value * _NANO
     if k.denominator != 1:
         k = -((-k.numerator) // k.denominator)  # ceil, as apimachinery rounds up
     return QTAG + _enc_int(int(k))
+
+
+def encode_k8s_quantity(q: K8sQuantity) -> bytes:
+    """Value part (canonical, order-preserving) + ``\\x01`` + representation (``I<scale>`` or
+    ``D``). Only the value part takes part in comparisons; see quantity_bounds."""
+    rep = b"D" if q.scale is None else b"I" + _enc_int(q.scale)
+    return _enc_value(q.value) + b"\x01" + rep
+
+
+def quantity_bounds(encoded: bytes) -> tuple[bytes, bytes]:
+    """(lo, hi) with lo <= every encoding of the same value <= hi, lo/hi < any other value."""
+    value_part = encoded[: encoded.index(b"\x01", 2)]
+    return value_part + b"\x01", value_part + b"\x02"
+
+
+def encode_quantity(value: Fraction, text: str | None = None) -> bytes:
+    rep = _int64_representation(text) if text is not None else None
+    return encode_k8s_quantity(K8sQuantity(value, rep[1] if rep is not None else None))
 
 
 def encode_semver(v: Semver) -> bytes:
@@ -150,7 +298,15 @@ def _decode(b) -> object:
     tag = key[:2]
     try:
         if tag == QTAG:
-            obj = Fraction(_dec_int(key[2:]), _NANO)
+            sep = key.index(b"\x01", 2)
+            rep = key[sep + 1 :]
+            if rep == b"D":
+                scale = None
+            elif rep[:1] == b"I":
+                scale = _dec_int(rep[1:])
+            else:
+                raise ValueError("bad quantity encoding")
+            obj = K8sQuantity(Fraction(_dec_int(key[2:sep]), _NANO), scale)
         elif tag == STAG:
             obj = _dec_semver(key[2:])
         else:
@@ -163,9 +319,9 @@ def _decode(b) -> object:
     return obj
 
 
-def _q(b) -> Fraction:
+def _q(b) -> K8sQuantity:
     v = _decode(b)
-    if not isinstance(v, Fraction):
+    if not isinstance(v, K8sQuantity):
         raise LibError("no such overload")
     return v
 
@@ -180,24 +336,61 @@ def _sv(b) -> Semver:
 @lru_cache(maxsize=4096)
 def quantity_bytes(text: str) -> bytes:
     """Encode a quantity string; raises QuantityError."""
-    return encode_quantity(parse_quantity(text).value)
+    return encode_quantity(parse_quantity(text).value, text)
+
+
+def capacity_bytes(raw) -> bytes:
+    """A DeviceCapacity value (str, or a number written unquoted) as upstream's JSON decoding
+    would parse it; raises QuantityError."""
+    if isinstance(raw, str):
+        return quantity_bytes(raw.strip())
+    if isinstance(raw, bool):
+        raise QuantityError(f"quantities must be strings or numbers, not {raw!r}")
+    if isinstance(raw, int):
+        return quantity_bytes(str(raw))
+    if isinstance(raw, float):
+        text = repr(raw)
+        return quantity_bytes(text if "e" not in text and "inf" not in text and "nan" not in text else f"{raw:f}")
+    return encode_quantity(parse_quantity(raw).value)
+
+
+def _normalize_and_parse(s: str) -> Semver:
+    """Upstream ``normalizeAndParse`` (semverlib.go): drop one leading "v", strip leading zeros
+    of the three dot-separated parts, pad ``1`` / ``1.2`` with zeros, then parse strictly."""
+    if s.startswith("v"):
+        s = s[1:]
+    parts = s.split(".", 2)
+    for i, p in enumerate(parts):
+        if len(p) > 1:
+            p = p.lstrip("0")
+            if not p or p[0] not in "0123456789":
+                p = "0" + p
+            parts[i] = p
+    if len(parts) < 3:
+        if any(c in parts[-1] for c in "+-"):
+            raise SemverError("short version cannot contain PreRelease/Build meta data")
+        parts += ["0"] * (3 - len(parts))
+    return parse_semver(".".join(parts))
 
 
 @lru_cache(maxsize=4096)
 def semver_bytes(text: str, normalize: bool = False) -> bytes:
     """Encode a semver string; raises SemverError."""
-    return encode_semver(parse_semver(text, normalize))
+    return encode_semver(_normalize_and_parse(text) if normalize else parse_semver(text))
 
 
 # ---------------------------------------------------------------------------------------------
 # quantity library
 
 
+_QUANTITY_FORMAT_ERROR = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
 def f_quantity(s: str) -> bytes:
     try:
         return quantity_bytes(s)
-    except QuantityError as e:
-        raise LibError(str(e)) from None
+    except QuantityError:
+        raise LibError(_QUANTITY_FORMAT_ERROR) from None
 
 
 def f_is_quantity(s: str) -> bool:
@@ -209,47 +402,51 @@ def f_is_quantity(s: str) -> bool:
 
 
 def f_sign(b) -> int:
-    v = _q(b)
+    v = _q(b).value
     return (v > 0) - (v < 0)
 
 
 def f_is_integer(b) -> bool:
-    v = _q(b)
-    return v.denominator == 1 and INT64_MIN <= v.numerator <= INT64_MAX
+    return _q(b).as_int64() is not None
 
 
 def f_as_integer(b) -> int:
-    v = _q(b)
-    if v.denominator != 1 or not INT64_MIN <= v.numerator <= INT64_MAX:
+    v = _q(b).as_int64()
+    if v is None:
         raise LibError("cannot convert value to integer")
-    return v.numerator
+    return v
 
 
 def f_as_approximate_float(b) -> float:
-    v = _q(b)
-    try:
-        return float(v)
-    except OverflowError:
-        return float("inf") if v > 0 else float("-inf")
+    return _q(b).approximate_float()
+
+
+def _arith(a, b, sign: int) -> bytes:
+    """apimachinery ``Quantity.Add``/``Sub`` on a copy (int with ``NewQuantity(i, DecimalExponent)``)."""
+    x = _q(a)
+    y = K8sQuantity(Fraction(b), 0) if isinstance(b, int) else _q(b)
+    rep = None
+    xa, ya = x.int64_amount(), y.int64_amount()
+    if xa is not None and ya is not None:
+        rep = _int64_add((xa, x.scale), (sign * ya, y.scale))
+    return encode_k8s_quantity(K8sQuantity(x.value + sign * y.value, rep[1] if rep is not None else None))
 
 
 def f_add(a, b) -> bytes:
-    other = Fraction(b) if isinstance(b, int) else _q(b)
-    return encode_quantity(_q(a) + other)
+    return _arith(a, b, 1)
 
 
 def f_sub(a, b) -> bytes:
-    other = Fraction(b) if isinstance(b, int) else _q(b)
-    return encode_quantity(_q(a) - other)
+    return _arith(a, b, -1)
 
 
 def _cmp(a, b) -> int:
-    x, y = bytes(a), bytes(b)
-    tag = x[:2]
-    if tag != y[:2] or tag not in (QTAG, STAG):
-        raise LibError("no such overload")
-    _decode(x), _decode(y)  # validate
-    return (x > y) - (x < y)
+    x, y = _decode(a), _decode(b)
+    if isinstance(x, K8sQuantity) and isinstance(y, K8sQuantity):
+        return (x.value > y.value) - (x.value < y.value)
+    if isinstance(x, Semver) and isinstance(y, Semver):
+        return x.compare(y)
+    raise LibError("no such overload")
 
 
 def f_compare_to(a, b) -> int:
@@ -262,6 +459,21 @@ def f_is_greater_than(a, b) -> bool:
 
 def f_is_less_than(a, b) -> bool:
     return _cmp(a, b) < 0
+
+
+def f_equals(a, b) -> bool:
+    """cel-go ``types.Equal`` with upstream's Quantity/Semver ``Equal`` on the left."""
+    if isinstance(a, (bytes, bytearray)) and bytes(a[:2]) in (QTAG, STAG):
+        x = _decode(a)
+        y = _decode(b) if isinstance(b, (bytes, bytearray)) and bytes(b[:2]) in (QTAG, STAG) else None
+        if isinstance(x, K8sQuantity) and isinstance(y, K8sQuantity):
+            return x.value == y.value
+        if isinstance(x, Semver) and isinstance(y, Semver):
+            return x.compare(y) == 0
+        raise LibError("no such overload")
+    if isinstance(b, (bytes, bytearray)) and bytes(b[:2]) == QTAG:
+        return False  # int/string/... Equal(Quantity) is false
+    return cel_equal(a, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,17 +581,17 @@ def f_is_sorted(xs: list) -> bool:
     return all(ks[i - 1] <= ks[i] for i in range(1, len(ks)))
 
 
+_NOT_RETURNABLE = "lists of durations or timestamps are not supported by sum/min/max here"
+
+
 def f_sum(xs: list):
     if not xs:
         return 0
     kinds = {_cls(x) for x in xs}
-    if len(kinds) != 1 or not kinds <= {"num", "duration"}:
+    if kinds & {"duration", "timestamp"}:
+        raise LibError(_NOT_RETURNABLE)  # cel-expr-python cannot return them from Python
+    if len(kinds) != 1 or not kinds <= {"num"}:
         raise LibError("no such overload")
-    if "duration" in kinds:
-        total = datetime.timedelta(0)
-        for x in xs:
-            total += x
-        return total
     if all(isinstance(x, int) for x in xs):
         s = sum(xs)
         if not INT64_MIN <= s <= 2**64 - 1:
@@ -392,6 +604,8 @@ def f_min(xs: list):
     if not xs:
         raise LibError("min called on empty list")
     _check_comparable(xs)
+    if isinstance(xs[0], (datetime.timedelta, datetime.datetime)):
+        raise LibError(_NOT_RETURNABLE)
     best = xs[0]
     for x in xs[1:]:
         if _key(x) < _key(best):
@@ -403,6 +617,8 @@ def f_max(xs: list):
     if not xs:
         raise LibError("max called on empty list")
     _check_comparable(xs)
+    if isinstance(xs[0], (datetime.timedelta, datetime.datetime)):
+        raise LibError(_NOT_RETURNABLE)
     best = xs[0]
     for x in xs[1:]:
         if _key(x) > _key(best):
@@ -426,26 +642,86 @@ def f_last_index_of(xs: list, v) -> int:
 
 def f_includes(recv, v) -> bool:
     if isinstance(recv, list):
-        if len(recv) > INCLUDES_MAX_LIST:
-            raise LibError(f"includes: list has {len(recv)} elements, more than the maximum of {INCLUDES_MAX_LIST}")
         return any(cel_equal(x, v) for x in recv)
     return cel_equal(recv, v)
 
 
 # ---------------------------------------------------------------------------------------------
-# k8s regex library (Python ``re``; RE2-only syntax may be rejected with a runtime error)
+# k8s regex library
+#
+# Upstream uses RE2 (linear time). Python's ``re`` backtracks, so a hostile pattern could run for
+# hours inside one evaluation. Without RE2 bindings installed (``google-re2``, used when
+# importable) patterns are screened: no back-references or look-arounds (not RE2 syntax either),
+# no repetition of a sub-pattern that itself repeats or alternates (``(a+)+``, ``(a|aa)*``), at
+# most 3 unbounded repetitions, and the searched string is limited to 4096 characters.
+
+try:  # pragma: no cover - optional dependency
+    import re2 as _re2  # type: ignore[import-not-found]
+except Exception:  # pragma: no cover
+    _re2 = None
+
+try:
+    import re._constants as _sre_c
+    import re._parser as _sre_p
+except ImportError:  # pragma: no cover - Python < 3.11
+    import sre_constants as _sre_c  # type: ignore[no-redef]
+    import sre_parse as _sre_p  # type: ignore[no-redef]
+
+FIND_MAX_INPUT = 4096
+_MAX_UNBOUNDED_REPEATS = 3
+_REPEATS = {_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", None)} - {None}
+_FORBIDDEN = {_sre_c.GROUPREF, _sre_c.GROUPREF_EXISTS, _sre_c.ASSERT, _sre_c.ASSERT_NOT}
+
+
+def _screen(items, inside_repeat: bool, counts: list) -> None:
+    for op, av in items:
+        if op in _FORBIDDEN:
+            raise LibError("error parsing regexp: invalid or unsupported Perl syntax")
+        if op in _REPEATS:
+            lo, hi, sub = av
+            if hi > 1:
+                if inside_repeat:
+                    raise LibError("regexp not supported: nested repetition could take exponential time")
+                if hi == _sre_c.MAXREPEAT:
+                    counts[0] += 1
+            _screen(sub, inside_repeat or hi > 1, counts)
+        elif op == _sre_c.BRANCH:
+            if inside_repeat:
+                raise LibError("regexp not supported: repeated alternation could take exponential time")
+            for branch in av[1]:
+                _screen(branch, inside_repeat, counts)
+        elif op == _sre_c.SUBPATTERN:
+            _screen(av[-1], inside_repeat, counts)
+        elif op == getattr(_sre_c, "ATOMIC_GROUP", object()):
+            _screen(av, inside_repeat, counts)
+    if counts[0] > _MAX_UNBOUNDED_REPEATS:
+        raise LibError(f"regexp not supported: more than {_MAX_UNBOUNDED_REPEATS} unbounded repetitions")
 
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str):
+    if _re2 is not None:  # pragma: no cover - optional dependency
+        try:
+            return _re2.compile(pattern)
+        except Exception as e:
+            raise LibError(f"error parsing regexp: {e}") from None
     try:
-        return re.compile(pattern)
-    except re.error as e:
+        tree = _sre_p.parse(pattern)
+        compiled = re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as e:
         raise LibError(f"error parsing regexp: {e}") from None
+    _screen(tree.data if hasattr(tree, "data") else list(tree), False, [0])
+    return compiled
+
+
+def _searchable(s: str) -> str:
+    if _re2 is None and len(s) > FIND_MAX_INPUT:
+        raise LibError(f"find/findAll: string longer than {FIND_MAX_INPUT} characters")
+    return s
 
 
 def f_find(s: str, pattern: str) -> str:
-    m = _regex(pattern).search(s)
+    m = _regex(pattern).search(_searchable(s))
     return m.group(0) if m else ""
 
 
@@ -453,7 +729,7 @@ def f_find_all(s: str, pattern: str, limit: int = -1) -> list:
     if limit == 0:
         return []
     out = []
-    for m in _regex(pattern).finditer(s):
+    for m in _regex(pattern).finditer(_searchable(s)):
         out.append(m.group(0))
         if 0 < limit <= len(out):
             break
@@ -485,6 +761,23 @@ def _wrap(fn):
     return impl
 
 
+NO_SUCH_OVERLOAD_FN = "@gpuplane_no_such_overload"
+EQUALS_FN = "@gpuplane_equals"
+NOT_EQUALS_FN = "@gpuplane_not_equals"
+
+
+def f_not_equals(a, b) -> bool:
+    """cel-go ``!=``: ``Equal(a, b) != true`` -- never an error."""
+    try:
+        return f_equals(a, b) is not True
+    except LibError:
+        return True
+
+
+def f_no_such_overload(_value) -> bool:
+    raise LibError("no such overload")
+
+
 def runtime_extension() -> cel.CelExtension:
     decls: dict[str, list] = {}
     n = 0
@@ -497,7 +790,7 @@ def runtime_extension() -> cel.CelExtension:
     S, B, I, L = T.STRING, T.BYTES, T.INT, T.LIST
     add("quantity", B, [S], False, f_quantity)
     add("isQuantity", T.BOOL, [S], False, f_is_quantity)
-    add("sign", I, [B], True, f_sign)
+    add("sign", I, [B], False, f_sign)
     add("isInteger", T.BOOL, [B], True, f_is_integer)
     add("asInteger", I, [B], True, f_as_integer)
     add("asApproximateFloat", T.DOUBLE, [B], True, f_as_approximate_float)
@@ -528,6 +821,11 @@ def runtime_extension() -> cel.CelExtension:
     for r in _SCALAR_KINDS + [L]:
         for k in _SCALAR_KINDS:
             add("includes", T.BOOL, [r, k], True, f_includes)
+    for k in _ALL_KINDS:
+        add(NO_SUCH_OVERLOAD_FN, T.BOOL, [k], False, f_no_such_overload)
+        for k2 in _ALL_KINDS:
+            add(EQUALS_FN, T.BOOL, [k, k2], False, f_equals)
+            add(NOT_EQUALS_FN, T.BOOL, [k, k2], False, f_not_equals)
     return cel.CelExtension("gpuplane_k8s_runtime", [cel.FunctionDecl(name, ovs) for name, ovs in decls.items()])
 
 
@@ -546,13 +844,24 @@ def _t(name: str, *params: str) -> str:
     return f"{{type_name: {name}}}"
 
 
-_LIST_T = _t("list", _t("T"))
+# upstream library/lists.go
+_SUMMABLE_TYPES = [("int", "int"), ("uint", "uint"), ("double", "double"), ("duration", "google.protobuf.Duration")]
+_COMPARABLE_TYPES = [
+    ("int", "int"),
+    ("uint", "uint"),
+    ("double", "double"),
+    ("bool", "bool"),
+    ("duration", "google.protobuf.Duration"),
+    ("timestamp", "google.protobuf.Timestamp"),
+    ("string", "string"),
+    ("bytes", "bytes"),
+]
 
 # (function, overload id, target or None, [args], return)
 _CHECK_DECLS = [
     ("quantity", "string_to_quantity", None, [_t("string")], _t(QUANTITY_TYPE)),
     ("isQuantity", "is_quantity_string", None, [_t("string")], _t("bool")),
-    ("sign", "quantity_sign", _t(QUANTITY_TYPE), [], _t("int")),
+    ("sign", "quantity_sign", None, [_t(QUANTITY_TYPE)], _t("int")),
     ("isInteger", "quantity_is_integer", _t(QUANTITY_TYPE), [], _t("bool")),
     ("asInteger", "quantity_get_integer", _t(QUANTITY_TYPE), [], _t("int")),
     ("asApproximateFloat", "quantity_get_float", _t(QUANTITY_TYPE), [], _t("double")),
@@ -573,14 +882,14 @@ _CHECK_DECLS = [
     ("major", "semver_major", _t(SEMVER_TYPE), [], _t("int")),
     ("minor", "semver_minor", _t(SEMVER_TYPE), [], _t("int")),
     ("patch", "semver_patch", _t(SEMVER_TYPE), [], _t("int")),
-    ("isSorted", "list_is_sorted", _LIST_T, [], _t("bool")),
-    ("sum", "list_sum", _LIST_T, [], _t("T")),
-    ("min", "list_min", _LIST_T, [], _t("T")),
-    ("max", "list_max", _LIST_T, [], _t("T")),
+    *[("isSorted", f"list_{n}_is_sorted_bool", _t("list", _t(t)), [], _t("bool")) for n, t in _COMPARABLE_TYPES],
+    *[("sum", f"list_{n}_sum_{n}", _t("list", _t(t)), [], _t(t)) for n, t in _SUMMABLE_TYPES],
+    *[("max", f"list_{n}_max_{n}", _t("list", _t(t)), [], _t(t)) for n, t in _COMPARABLE_TYPES],
+    *[("min", f"list_{n}_min_{n}", _t("list", _t(t)), [], _t(t)) for n, t in _COMPARABLE_TYPES],
     ("find", "string_find_string", _t("string"), [_t("string")], _t("string")),
     ("findAll", "string_find_all_string", _t("string"), [_t("string")], _t("list", _t("string"))),
     ("findAll", "string_find_all_string_int", _t("string"), [_t("string"), _t("int")], _t("list", _t("string"))),
-    ("includes", "dra_includes_dyn_dyn", _t("dyn"), [_t("dyn")], _t("bool")),
+    ("includes", "list_includes_dyn_dyn", _t("dyn"), [_t("dyn")], _t("bool")),
 ]
 
 # The strings extension also declares indexOf/lastIndexOf; a YAML declaration of the same name

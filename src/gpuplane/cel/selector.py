@@ -31,19 +31,19 @@ _RUNTIME_ENV: Any = None
 _ENV_LOCK = threading.Lock()
 
 
-def _check_env(consumable_capacity: bool):
-    env = _CHECK_ENVS.get(consumable_capacity)
+def _check_env(with_multi_alloc: bool):
+    env = _CHECK_ENVS.get(with_multi_alloc)
     if env is None:
         with _ENV_LOCK:
-            env = _CHECK_ENVS.get(consumable_capacity)
+            env = _CHECK_ENVS.get(with_multi_alloc)
             if env is None:
                 env = cel.NewEnv(
                     P.POOL,
                     config=cel.NewEnvConfigFromYaml(lib.checker_yaml()),
-                    variables={"device": cel.Type(_DEVICE_TYPE[consumable_capacity])},
+                    variables={"device": cel.Type(_DEVICE_TYPE[with_multi_alloc])},
                     extensions=[lib.checker_extension()],
                 )
-                _CHECK_ENVS[consumable_capacity] = env
+                _CHECK_ENVS[with_multi_alloc] = env
     return env
 
 
@@ -90,6 +90,9 @@ def _runtime_message(raw: Any) -> str:
         return f"index '{m.group(1)}' out of range in list size '{m.group(2)}'"
     if msg == "divide by zero":
         return "division by zero"
+    if msg == "Iteration budget exceeded":
+        # cel-expr-python's fixed limit on comprehension iterations per evaluation
+        return "operation cancelled: comprehension iteration budget exceeded"
     return msg or "evaluation failed"
 
 
@@ -179,18 +182,7 @@ def _qualified(name: str, driver: str) -> tuple[str, str]:
 
 
 def _attribute_value(attr) -> Any:
-    """Upstream ``getAttributeValue``; raises ValueError with upstream's wording."""
-    if attr.int_ is not None:
-        return attr.int_
-    if attr.bool_ is not None:
-        return attr.bool_
-    if attr.string is not None:
-        return attr.string
-    if attr.version is not None:
-        try:
-            return lib.semver_bytes(attr.version)
-        except ValueError as e:
-            raise ValueError(f"parse semantic version: {e}") from None
+    """Upstream ``getAttributeValue`` (same precedence: lists first); ValueError with its wording."""
     if attr.ints is not None:
         return list(attr.ints)
     if attr.bools is not None:
@@ -202,11 +194,27 @@ def _attribute_value(attr) -> Any:
             return [lib.semver_bytes(v) for v in attr.versions]
         except ValueError as e:
             raise ValueError(f"parse semantic version: {e}") from None
+    if attr.int_ is not None:
+        return attr.int_
+    if attr.bool_ is not None:
+        return attr.bool_
+    if attr.string is not None:
+        return attr.string
+    if attr.version is not None:
+        try:
+            return lib.semver_bytes(attr.version)
+        except ValueError as e:
+            raise ValueError(f"parse semantic version: {e}") from None
     raise ValueError("unsupported attribute value")
 
 
 def device_input(driver: str, device: "Device", *, consumable_capacity: bool = True) -> DeviceInput:
     """Materialise ``device`` (published by ``driver``) as the CEL variable ``device``.
+
+    ``device.allowMultipleAllocations`` is the device's field when ``consumable_capacity`` is
+    true, else false. Upstream's "incubating"/"experimental" allocators pass the field whatever
+    the DRAConsumableCapacity gate; only the "stable" allocator (picked when every enabled
+    feature is one it supports) leaves it unset, i.e. false.
 
     Errors that upstream raises while materialising (an attribute without a value, an invalid
     version) are recorded and raised by every :meth:`CompiledSelector.matches` call.
@@ -224,16 +232,19 @@ def device_input(driver: str, device: "Device", *, consumable_capacity: bool = T
     capacity: dict[str, dict[str, bytes]] = {}
     for name, cap in (device.capacity or {}).items():
         domain, ident = _qualified(name, driver)
-        raw = cap.value if cap is not None and cap.value is not None else 0
+        raw = cap.value if cap is not None and cap.value is not None else "0"
         try:
-            value = lib.encode_quantity(lib.parse_quantity(raw).value)
+            value = lib.capacity_bytes(raw)
         except ValueError as e:
             error = error or f"capacity {name}: {e}"
             continue
         capacity.setdefault(domain, {})[ident] = value
-    data: dict[str, Any] = {"driver": driver, "attributes": attributes, "capacity": capacity}
-    if consumable_capacity:
-        data["allowMultipleAllocations"] = bool(device.allow_multiple_allocations)
+    data: dict[str, Any] = {
+        "driver": driver,
+        "attributes": attributes,
+        "capacity": capacity,
+        "allowMultipleAllocations": bool(consumable_capacity and device.allow_multiple_allocations),
+    }
     return DeviceInput(driver, getattr(device, "name", ""), data, error)
 
 
@@ -244,11 +255,10 @@ def device_input(driver: str, device: "Device", *, consumable_capacity: bool = T
 class CompiledSelector:
     """A type-checked, cost-checked selector ready for evaluation."""
 
-    __slots__ = ("expression", "consumable_capacity", "cost", "_program")
+    __slots__ = ("expression", "cost", "_program")
 
-    def __init__(self, expression: str, consumable_capacity: bool, cost: float, program) -> None:
+    def __init__(self, expression: str, cost: float, program) -> None:
         self.expression = expression
-        self.consumable_capacity = consumable_capacity
         self.cost = cost  # estimated worst-case cost (see _analysis)
         self._program = program
 
@@ -279,9 +289,16 @@ _CACHE: "OrderedDict[tuple[str, bool], CompiledSelector | str]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def compile_selector(expression: str, *, consumable_capacity: bool = True) -> CompiledSelector:
-    """Compile (or fetch from the LRU cache) a device selector. Raises CelCompileError."""
-    key = (expression, bool(consumable_capacity))
+def compile_selector(expression: str, *, consumable_capacity: bool = True, new_expressions: bool = False) -> CompiledSelector:
+    """Compile (or fetch from the LRU cache) a device selector. Raises CelCompileError.
+
+    By default this is the scheduler's view (upstream's ``StoredExpressions`` environment, which
+    ignores feature gates): ``device.allowMultipleAllocations`` is always declared and
+    ``consumable_capacity`` does not matter. ``new_expressions=True`` is the apiserver's
+    validation of new expressions: there the field exists only with ``consumable_capacity``.
+    """
+    with_multi_alloc = bool(consumable_capacity) or not new_expressions
+    key = (expression, with_multi_alloc)
     try:
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
@@ -291,7 +308,7 @@ def compile_selector(expression: str, *, consumable_capacity: bool = True) -> Co
         raise CelCompileError(f"expression must be a string, not {type(expression).__name__}") from None
     if hit is None:
         try:
-            hit = _compile(expression, bool(consumable_capacity))
+            hit = _compile(expression, with_multi_alloc)
         except CelCompileError as e:
             hit = str(e)
         with _CACHE_LOCK:
@@ -313,7 +330,7 @@ def cache_info() -> dict:
         return {"size": len(_CACHE), "max_size": CACHE_SIZE}
 
 
-def _compile(expression: str, consumable_capacity: bool) -> CompiledSelector:
+def _compile(expression: str, with_multi_alloc: bool) -> CompiledSelector:
     if not isinstance(expression, str):
         raise CelCompileError(f"expression must be a string, not {type(expression).__name__}")
     try:
@@ -327,7 +344,7 @@ def _compile(expression: str, consumable_capacity: bool) -> CompiledSelector:
         col = expression.index("\x00") + 1
         raise CelCompileError(f"compilation failed: ERROR: <input>:1:{col}: Syntax error: token recognition error at: '\\x00'")
     try:
-        checked_expr = _check_env(consumable_capacity).compile(expression)
+        checked_expr = _check_env(with_multi_alloc).compile(expression)
     except Exception as e:
         raise CelCompileError(f"compilation failed: {_strip_status(str(e))}") from None
     try:
@@ -359,7 +376,7 @@ def _compile(expression: str, consumable_capacity: bool) -> CompiledSelector:
         raise CelCompileError("compilation failed: expression is too deeply nested") from None
     except Exception as e:
         raise CelCompileError(f"compilation failed: {_strip_status(str(e))}") from None
-    return CompiledSelector(expression, consumable_capacity, cost, program)
+    return CompiledSelector(expression, cost, program)
 
 
 __all__ = [

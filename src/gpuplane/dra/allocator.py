@@ -78,22 +78,36 @@ class AllocatedState:
         state = cls()
         for claim in claims:
             alloc = claim.status.allocation
-            if alloc is None:
-                continue
-            for r in alloc.devices.results:
-                if r.admin_access:
-                    continue
-                dev_id = (r.driver, r.pool, r.device)
-                if features.consumable_capacity and r.share_id is not None:
-                    state.shared.add((*dev_id, r.share_id))
-                    if r.consumed_capacity:
-                        agg = state.capacity.setdefault(dev_id, {})
-                        for name, q in r.consumed_capacity.items():
-                            agg[name] = agg.get(name, Fraction(0)) + parse_quantity(q).value
-                    continue
-                state.devices.add(dev_id)
-        state._shared_devices = {s[:3] for s in state.shared}
+            if alloc is not None:
+                for r in alloc.devices.results:
+                    state.add_result(r.driver, r.pool, r.device, r.admin_access, r.share_id, r.consumed_capacity, features)
         return state
+
+    def add_result(
+        self, driver: str, pool: str, device: str, admin_access: Optional[bool], share_id: Optional[str],
+        consumed: Optional[dict[str, Any]], features: Features,
+    ) -> None:
+        """Count one allocation result as in use (kube-scheduler's rule)."""
+        if admin_access:
+            return
+        dev_id = (driver, pool, device)
+        if features.consumable_capacity and share_id is not None:
+            self.shared.add((*dev_id, share_id))
+            self._shared_devices.add(dev_id)
+            if consumed:
+                agg = self.capacity.setdefault(dev_id, {})
+                for name, q in consumed.items():
+                    agg[name] = agg.get(name, 0) + parse_quantity(q).value
+            return
+        self.devices.add(dev_id)
+
+    def add_allocation(self, allocation: dict[str, Any], features: Features) -> None:
+        """Count an AllocationResult dict (as ``Allocator.allocate`` returns) as in use."""
+        for r in allocation.get("devices", {}).get("results", []):
+            self.add_result(
+                r["driver"], r["pool"], r["device"], r.get("adminAccess"), r.get("shareID"),
+                r.get("consumedCapacity"), features,
+            )
 
     _shared_devices: set = field(default_factory=set)
 
@@ -248,9 +262,19 @@ class Allocator:
                 self.slices_shared.append(s)
         self._pools_cache: dict[Any, list[Pool]] = {}
         self._available_counters: dict[tuple[str, str], dict[str, dict[str, Fraction]]] = {}
-        # Per device object: CEL input and selector results, shared by every call.
-        self._device_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
+        # Pools where already-allocated devices overdraw some counter: upstream then
+        # rejects every counter-consuming device of the pool.
+        self._pool_overdrawn: dict[tuple[str, str], bool] = {}
         self.allocate_one_calls = 0
+
+    def record(self, allocations: Iterable[dict[str, Any]]) -> None:
+        """Add new allocations to the in-use state, as kube-scheduler's Reserve does."""
+        for allocation in allocations:
+            self.allocated.add_allocation(allocation, self.features)
+            for r in allocation.get("devices", {}).get("results", []):
+                pool_id = (r["driver"], r["pool"])
+                self._available_counters.pop(pool_id, None)
+                self._pool_overdrawn.pop(pool_id, None)
 
     def pools_for(self, node: Node) -> list[Pool]:
         key = (node.metadata.name, tuple(sorted(node.metadata.labels.items())))
@@ -278,29 +302,30 @@ class Allocator:
     # --- shared caches -----------------------------------------------------------------
 
     def selector_result(self, entry: DeviceEntry, expression: str) -> Any:
-        """Cached CEL outcome for (expression, device): True, False or a CelError."""
-        slot = self._device_cache.get(id(entry.device))
-        if slot is None:
-            slot = (None, {})
-            self._device_cache[id(entry.device)] = slot
-        results = slot[1]
-        if expression in results:
-            return results[expression]
+        """Cached CEL outcome for (expression, device): True, False or (kind, CelError)."""
+        # kube-scheduler compiles selectors as "stored expressions": the environment keeps
+        # the newest device declaration whatever the gates say, so allowMultipleAllocations
+        # is always declared and carries the device's own value.
+        consumable = True
+        static = entry.static
+        key = (expression, consumable)
+        results = static.selector_results
+        if key in results:
+            return results[key]
         try:
-            compiled = cel.compile_selector(expression, consumable_capacity=self.features.consumable_capacity)
+            compiled = cel.compile_selector(expression, consumable_capacity=consumable)
         except cel.CelError as err:
-            results[expression] = ("compile", err)
-            return results[expression]
-        inp = slot[0]
+            results[key] = ("compile", err)
+            return results[key]
+        inp = static.cel_input.get(consumable)
         if inp is None:
-            inp = cel.device_input(entry.id[0], entry.device, consumable_capacity=self.features.consumable_capacity)
-            slot = (inp, results)
-            self._device_cache[id(entry.device)] = slot
+            inp = cel.device_input(entry.id[0], entry.device, consumable_capacity=consumable)
+            static.cel_input[consumable] = inp
         try:
             outcome: Any = compiled.matches(inp)
         except cel.CelError as err:
             outcome = ("runtime", err)
-        results[expression] = outcome
+        results[key] = outcome
         return outcome
 
     def available_counters(self, pool: Pool) -> dict[str, dict[str, Fraction]]:
@@ -320,6 +345,7 @@ class Allocator:
                                 if cname in cset:
                                     cset[cname] -= parse_quantity(c.value if c.value is not None else 0).value
             self._available_counters[pool.id] = avail
+            self._pool_overdrawn[pool.id] = any(v < 0 for cset in avail.values() for v in cset.values())
         return avail
 
 
@@ -592,6 +618,9 @@ class _Run:
         return True
 
     def _capacity_fits(self, rd: _Request, entry: DeviceEntry) -> bool:
+        if rd.capacity is None and entry.plain_capacity:
+            if entry.id not in self.o.allocated.capacity and entry.id not in self.allocating_capacity:
+                return True
         already = self.o.allocated.capacity.get(entry.id, {})
         allocating = self.allocating_capacity.get(entry.id, {})
         return request_fits(rd.capacity, entry.device.capacity, already, allocating)
@@ -716,20 +745,33 @@ class _Run:
         return lambda: rollback(marked, cap_inserted, cap_existed, True)
 
     def _reserve_counters(self, entry: DeviceEntry) -> bool:
+        """Charge the device's counters; False (and nothing charged) if any runs short.
+
+        Upstream re-checks every counter of the pool after each charge. Only counters this
+        device touches can have changed since the last successful check, and untouched
+        counters fail only if already overdrawn, so checking those two is equivalent.
+        """
         pool = entry.pool
         available = self.o.available_counters(pool)
         consumed_pool = self.consumed_counters.setdefault(pool.id, {})
         for cset, counters in entry.consumes.items():
             target = consumed_pool.setdefault(cset, {})
             for name, v in counters.items():
-                target[name] = target.get(name, Fraction(0)) + v
-        for cset, counters in available.items():
-            used = consumed_pool.get(cset, {})
-            for name, value in counters.items():
-                if value < used.get(name, 0):
-                    self._release_counters(entry)
-                    return False
-        return True
+                target[name] = target.get(name, 0) + v
+        ok = not self.o._pool_overdrawn[pool.id]
+        if ok:
+            for cset, counters in entry.consumes.items():
+                avail = available.get(cset, {})
+                used = consumed_pool[cset]
+                for name in counters:
+                    if name in avail and avail[name] < used[name]:
+                        ok = False
+                        break
+                if not ok:
+                    break
+        if not ok:
+            self._release_counters(entry)
+        return ok
 
     def _release_counters(self, entry: DeviceEntry) -> None:
         consumed_pool = self.consumed_counters[entry.pool.id]

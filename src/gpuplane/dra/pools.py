@@ -25,19 +25,55 @@ class GatherError(Exception):
     """Node selection failed for a slice or device: a fatal allocation error."""
 
 
+class DeviceStatic:
+    """What never changes for one device object: parsed counters, capacity shape, CEL data.
+
+    Kept process-wide (keyed by the device object, which is immutable once decoded), so
+    every Allocator, node and pod reuses it; a new slice generation brings new objects.
+    """
+
+    __slots__ = ("device", "consumes", "plain_capacity", "cel_input", "selector_results")
+
+    def __init__(self, device: Device) -> None:
+        self.device = device  # keeps id(device) valid while cached
+        self.consumes = _consumption(device)
+        self.plain_capacity = _plain_capacity(device)
+        self.cel_input: dict[bool, object] = {}
+        self.selector_results: dict[tuple[str, bool], object] = {}
+
+
+_STATIC: dict[int, DeviceStatic] = {}
+_STATIC_LIMIT = 2_000_000
+
+
+def device_static(device: Device) -> DeviceStatic:
+    st = _STATIC.get(id(device))
+    if st is None or st.device is not device:
+        if len(_STATIC) >= _STATIC_LIMIT:
+            _STATIC.clear()
+        st = DeviceStatic(device)
+        _STATIC[id(device)] = st
+    return st
+
+
 @dataclass
 class DeviceEntry:
-    """A device with everything the search needs precomputed once per slice object."""
+    """A device as seen in one pool gathering, with its static data attached."""
 
     id: DeviceID
     device: Device
     slice: ResourceSlice
     pool: "Pool"
-    # Counters this device consumes: counter set -> counter -> amount.
-    consumes: dict[str, dict[str, Fraction]]
+    static: DeviceStatic
     allow_multiple: bool
-    cel_input: object = None
-    selector_results: dict = field(default_factory=dict)
+
+    @property
+    def consumes(self) -> dict[str, dict[str, Fraction]]:
+        return self.static.consumes
+
+    @property
+    def plain_capacity(self) -> bool:
+        return self.static.plain_capacity
 
 
 @dataclass
@@ -210,6 +246,18 @@ def _consumption(device: Device) -> dict[str, dict[str, Fraction]]:
     return out
 
 
+def _plain_capacity(device: Device) -> bool:
+    for cap in device.capacity.values():
+        if cap.request_policy is not None:
+            return False
+        try:
+            if parse_quantity(cap.value if cap.value is not None else 0).value < 0:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
 def _finish(pool: Pool, features: Features) -> Pool:
     for s in pool.slices:
         driver, pname = s.spec.driver, s.spec.pool.name
@@ -220,7 +268,7 @@ def _finish(pool: Pool, features: Features) -> Pool:
                     device=d,
                     slice=s,
                     pool=pool,
-                    consumes=_consumption(d),
+                    static=device_static(d),
                     allow_multiple=bool(features.consumable_capacity and d.allow_multiple_allocations),
                 )
             )
