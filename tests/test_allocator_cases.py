@@ -692,3 +692,87 @@ def test_gate_consumable_capacity_off_shared_allocation_counts_as_exclusive():
             claim("c", exact("r0"))]
     both = run_both(objs, gates={"DRAConsumableCapacity": False})
     assert both.status == "unsat"
+
+
+# --- node selector parsing (upstream: labels.NewRequirement + strconv.ParseInt) -------------
+
+
+@pytest.mark.parametrize(
+    "label,op,value,expected",
+    [
+        ("5", "Gt", "1", "ok"),
+        ("01", "Gt", "0", "ok"),  # ParseInt accepts leading zeros
+        ("gold", "Gt", "1", "unsat"),  # a non-integer label never matches Gt/Lt
+        ("1_000", "Gt", "1", "unsat"),  # ParseInt does not accept digit separators
+        ("99999999999999999999", "Gt", "1", "unsat"),  # out of int64 range
+        ("5", "Gt", "-1", "error"),  # the value must also be a valid label value
+        ("5", "Lt", "1_0", "error"),
+    ],
+)
+def test_node_selector_gt_lt_parsing(label, op, value, expected):
+    sel = {"nodeSelectorTerms": [{"matchExpressions": [{"key": "tier", "operator": op, "values": [value]}]}]}
+    objs = [node("node-a", {"tier": label}), GPU_CLASS, slice_("s-a", gpus(1), node_selector=sel), claim("c", exact("r0"))]
+    both = run_both(objs)
+    assert both.status == expected, both.error
+    if expected == "error":
+        assert "failed to perform node selection for slice s-a" in both.error
+
+
+# --- consumable capacity across claims; quantity text ---------------------------------------
+
+
+def test_consumable_capacity_exhausted_across_pending_claims():
+    objs = [NODE_A, GPU_CLASS, slice_("s-a", [shared_gpu("gpu-0"), shared_gpu("gpu-1")]),
+            *[claim(f"c{i}", exact("r0", capacity={"requests": {"memory": "24Gi"}})) for i in range(3)]]
+    # 24Gi + 24Gi does not fit into 40Gi: each claim gets its own device, the third none.
+    assert run_both(objs).status == "unsat"
+    objs = objs[:-1]
+    both = run_both(objs)
+    assert picked(both, 0) == [("r0", "pool-a", "gpu-0")] and picked(both, 1) == [("r0", "pool-a", "gpu-1")]
+
+
+@pytest.mark.parametrize(
+    "request_text,expected",
+    [
+        ("2Gi", "2Gi"),
+        ("2048Mi", "2Gi"),  # not canonical: written canonically
+        ("1.5Gi", "1536Mi"),
+        ("+2Gi", "+2Gi"),  # apimachinery keeps the text it parsed when it deems it canonical
+        ("1.500G", "1.500G"),
+        ("2000M", "2G"),
+    ],
+)
+def test_consumed_capacity_quantity_text(request_text, expected):
+    objs = [NODE_A, GPU_CLASS, slice_("s-a", [shared_gpu()]),
+            claim("c", exact("r0", capacity={"requests": {"memory": request_text}}))]
+    assert results(run_both(objs))[0]["consumedCapacity"] == {"memory": expected}
+
+
+# --- CEL details that decide outcomes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression,expected",
+    [
+        # A version (a custom CEL type) compared with == to another type is a runtime error
+        # upstream, while != is simply true.
+        ('device.attributes["gpu.example.com"].v == 1', "error"),
+        ('device.attributes["gpu.example.com"].v != 1', "ok"),
+        ('device.attributes["gpu.example.com"].v == semver("1.0.0+build")', "ok"),
+        ('device.capacity["gpu.example.com"].memory == quantity("16384Mi")', "ok"),
+        # sign() is a global function, not a method.
+        ('sign(quantity("1")) == 1', "ok"),
+        ('quantity("1").sign() == 1', "error"),
+        # isInteger() depends on apimachinery's internal representation: quantities parsed
+        # into inf.Dec (fractional binary, very large binary) or with a negative scale are not
+        # "integers" even when their value is.
+        ('quantity("2k").isInteger()', "ok"),
+        ('quantity("1.5Gi").isInteger()', "unsat"),
+        ('quantity("1000m").isInteger()', "unsat"),
+        ('quantity("1Pi").isInteger()', "unsat"),
+    ],
+)
+def test_cel_semantics(expression, expected):
+    dev = device("d0", attrs={"v": {"version": "1.0.0"}}, capacity={"memory": "16Gi"})
+    objs = [NODE_A, GPU_CLASS, slice_("s-a", [dev]), claim("c", exact("r0", selectors=[expression]))]
+    assert run_both(objs).status == expected

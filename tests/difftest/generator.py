@@ -171,6 +171,9 @@ class _Builder:
         self.node_labels: dict[str, dict[str, str]] = {}
         for name in self.nodes:
             labels = {"zone": rng.choice(["a", "b"]), "tier": rng.choice(["1", "2", "3", "3", "gold", "01"])}
+            if self.p(0.03):
+                # Valid label values that strconv.ParseInt rejects (no match for Gt/Lt).
+                labels["tier"] = rng.choice(["1_000", "99999999999999999999"])
             if self.p(0.5):
                 labels["gpu"] = "true"
             self.node_labels[name] = labels
@@ -192,7 +195,8 @@ class _Builder:
         if kind == 2:
             return {"key": "gpu", "operator": rng.choice(["Exists", "DoesNotExist"])}
         if kind == 3:
-            return {"key": "tier", "operator": rng.choice(["Gt", "Lt"]), "values": [rng.choice(["1", "2"])]}
+            # "-1" passes API validation but is not a valid label value: upstream fails to parse it.
+            return {"key": "tier", "operator": rng.choice(["Gt", "Lt"]), "values": [rng.choice(["1", "2"]) if not self.p(0.04) else "-1"]}
         if kind == 4:
             return {"key": "tier", "operator": "In", "values": [rng.choice(["1", "2", "3"])]}
         if kind == 5:
@@ -256,6 +260,15 @@ class _Builder:
         kind = rng.randrange(4)
         if kind == 0:
             return None
+        if unit == "cores" and self.p(0.25):
+            # Fractional policies: without DRAFractionalCapacityRange the step arithmetic
+            # uses Value() (rounded up to an integer) while max is compared exactly.
+            if self.p(0.6):
+                r: dict[str, Any] = {"min": "500m", "step": "500m"}
+                if self.p(0.5):
+                    r["max"] = rng.choice(["2", "2500m", str(total)])
+                return {"default": rng.choice(["500m", "1", "1500m"]), "validRange": r}
+            return {"default": "500m", "validValues": ["250m", "500m", "1", "1500m"]}
         if kind == 1:
             return {"default": fmt(rng.randint(1, total))}
         if kind == 2:
@@ -552,7 +565,7 @@ class _Builder:
         ]
         # Weights for picking a class in a request: mostly classes of drivers that publish.
         self.class_weights = [6 if self.visible.get(d) else 0.5 if d in self.drivers else 0.12 for d in (GPU, NIC, FPGA)] + [3]
-        extra = rng.choice(["none", "healthy", "multi", "mem", "model"])
+        extra = rng.choice(["none", "healthy", "multi", "mem", "model", "strict"])
         if extra != "none":
             self.class_weights.append(2 if self.visible.get(GPU) or extra == "multi" else 0.3)
         if extra == "healthy":
@@ -569,6 +582,10 @@ class _Builder:
                     ],
                 )
             )
+        elif extra == "strict":
+            # An unguarded lookup in a class selector: a runtime error on any device
+            # without a gpu.example.com "model" attribute that reaches this class.
+            classes.append(("strict", [f'device.attributes["{GPU}"].model != ""']))
         elif extra == "model":
             classes.append(("h100", [f'"model" in device.attributes["{GPU}"] && device.attributes["{GPU}"].model == "h100"']))
         self.class_names = [c[0] for c in classes]
@@ -715,7 +732,7 @@ class _Builder:
         rng = self.rng
         cls = rng.choices(self.class_names, self.class_weights)[0] if not self.p(0.015) else "missing-class"
         e: dict[str, Any] = {"deviceClassName": cls}
-        domain = {"gpu": GPU, "nic": NIC, "fpga": FPGA}.get(cls, GPU if cls in ("healthy", "bigmem", "h100") else None)
+        domain = {"gpu": GPU, "nic": NIC, "fpga": FPGA}.get(cls, GPU if cls in ("healthy", "bigmem", "h100", "strict") else None)
         sels = self.maybe_selectors(0.2, domain)
         if sels:
             e["selectors"] = sels
@@ -838,7 +855,7 @@ class _Builder:
         for driver, _, _ in self.current_devices:
             per_driver[driver] = per_driver.get(driver, 0) + 1
         total = len(self.current_devices)
-        class_driver = {"gpu": GPU, "nic": NIC, "fpga": FPGA, "healthy": None, "bigmem": GPU, "h100": GPU}
+        class_driver = {"gpu": GPU, "nic": NIC, "fpga": FPGA, "healthy": None, "bigmem": GPU, "h100": GPU, "strict": None}
         bound = 1
         for claim in claims:
             for r in claim["spec"]["devices"]["requests"]:

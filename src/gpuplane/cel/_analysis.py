@@ -66,6 +66,10 @@ CAP_DOMAIN: Size = (MAX_ENTRIES, STR64, STR32)
 CAPACITY: Size = (MAX_ENTRIES, CAP_DOMAIN, STR63)
 DEVICE_FIELDS = {"driver": STR63, "attributes": ATTRIBUTES, "capacity": CAPACITY, "allowMultipleAllocations": SCALAR}
 _DEFAULT: Size = ATTR_VALUE  # anything of unknown shape that does not come from a bounded input
+# A call into Python costs about ten native steps, and its arguments are converted to Python
+# objects (measured: a few us for a 64-element list of 64-character strings).
+PY_CALL_COST = 10.0
+PY_UNIT_COST = 0.05
 
 
 class AnalysisError(Exception):
@@ -347,7 +351,20 @@ class Analyzer:
         if fn == "_?_:_":
             return costs[0] + max(costs[1], costs[2]) + 1.0, join(sizes[1], sizes[2])
         c, s = self._function(fn, nodes, sizes)
+        if fn in lib.PY_FUNCTIONS or (fn in ("_==_", "_!=_") and self._python_equality(nodes)):
+            # implemented in Python: a call plus converting every argument to Python objects
+            c = max(c, PY_CALL_COST + PY_UNIT_COST * sum(total(x) for x in sizes))
         return base + c, s
+
+    def _python_equality(self, nodes) -> bool:
+        """Mirrors _rewrite_equality: equalities that end up in lib.f_equals."""
+        if len(nodes) != 2:
+            return False
+        ka, kb = _kind(self._type(nodes[0])), _kind(self._type(nodes[1]))
+        if "null" in (ka, kb):
+            return False
+        q = lib.QUANTITY_TYPE
+        return self._k8s_type(nodes[0]) == q or self._k8s_type(nodes[1]) == q or (ka == "dyn" and kb == "dyn")
 
     def _int_const(self, node) -> Optional[int]:
         if node.WhichOneof("expr_kind") == "const_expr":

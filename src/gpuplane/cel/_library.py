@@ -2,15 +2,22 @@
 
 Representation
 --------------
-At *runtime* a Quantity or Semver is a CEL ``bytes`` value: a tag (``\\x01Q`` / ``\\x01S``)
-and a canonical, order-preserving encoding of the value (a quantity as the integer number of
-nano-units, a version as length-prefixed numbers and pre-release identifiers without build
-metadata). Canonical means equal values have equal bytes, so CEL's native ``==`` compares by
-value (``quantity("1Gi") == quantity("1024Mi")``; build metadata is ignored, as upstream).
-Order-preserving means native ``bytes < bytes`` orders two values of the same kind, which lets
-``_analysis`` turn ``a.compareTo(b) >= 0`` / ``isGreaterThan`` / ``isLessThan`` into native
-comparisons (no Python call). Bytes also cross into Python cheaply (a proto message costs
-~1.5 us per crossing, measured).
+At *runtime* a Quantity or Semver is a CEL ``bytes`` value starting with a tag (``\\x01Q`` /
+``\\x01S``), NUL-free (cel-expr-python truncates Python bytes at a NUL).
+
+* Semver: canonical and order-preserving (length-prefixed numbers and pre-release identifiers,
+  no build metadata), so native ``==`` compares by value as upstream's ``Semver.Equal`` (build
+  metadata ignored) and native ``<`` orders by semver precedence.
+* Quantity: the exact value (integer number of nano-units, canonical and order-preserving),
+  then ``\\x01`` and apimachinery's internal representation (``int64Amount`` scale, or
+  ``inf.Dec``), because upstream's ``isInteger()``/``asInteger()`` depend on it
+  (``quantity("1000m").isInteger()`` is false). Hence ``_analysis`` routes ``==``/``!=`` on
+  quantities to :func:`f_equals`, and compares against literals natively with the literal's
+  lower/upper bound (:func:`quantity_bounds`).
+
+Order preservation lets ``_analysis`` turn ``a.compareTo(quantity("40Gi")) >= 0``,
+``isGreaterThan`` and ``isLessThan`` into native comparisons (no Python call). Bytes also
+cross into Python cheaply (a proto message costs ~1.5 us per crossing, measured).
 
 At *type-check* time the same functions are declared with the message types
 ``kubernetes.Quantity`` / ``kubernetes.Semver`` (see ``_protos.py``), so ``quantity("1") < 2``,
@@ -39,6 +46,7 @@ from gpuplane.api.semver import Semver, SemverError, parse_semver
 QTAG = b"\x01Q"
 STAG = b"\x01S"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT64_MIN, _INT64_MAX = INT64_MIN, INT64_MAX
 
 
 class LibError(ValueError):
@@ -46,11 +54,7 @@ class LibError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# encoding
-#
-# Order-preserving and NUL-free (cel-expr-python truncates Python bytes at the first NUL):
-# ``bytes < bytes`` on two encodings of the same kind orders them like the values, so
-# compareTo/isGreaterThan/isLessThan can be rewritten to native comparisons (_analysis).
+# encoding (see the module docstring)
 
 _COMPLEMENT = str.maketrans("0123456789", "9876543210")
 
@@ -81,7 +85,6 @@ def _dec_int(b: bytes) -> int:
 
 
 _NANO = 10**9
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class K8sQuantity:
