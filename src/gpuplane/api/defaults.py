@@ -10,14 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 
+def _list(value: Any) -> list[Any]:
+    """Malformed input is left for validation to report; defaulting just skips it."""
+    return value if isinstance(value, list) else []
+
+
 def _default_request(req: dict[str, Any]) -> None:
     if not isinstance(req, dict):
         return
     if not req.get("allocationMode"):
         req["allocationMode"] = "ExactCount"
-    if req.get("allocationMode") == "ExactCount" and not req.get("count"):
+    if req.get("allocationMode") == "ExactCount" and req.get("count") in (None, 0):
         req["count"] = 1
-    for tol in req.get("tolerations") or []:
+    for tol in _list(req.get("tolerations")):
         if isinstance(tol, dict) and not tol.get("operator"):
             tol["operator"] = "Equal"
 
@@ -28,12 +33,12 @@ def _default_claim_spec(spec: Any) -> None:
     devices = spec.get("devices")
     if not isinstance(devices, dict):
         return
-    for request in devices.get("requests") or []:
+    for request in _list(devices.get("requests")):
         if not isinstance(request, dict):
             continue
         if isinstance(request.get("exactly"), dict):
             _default_request(request["exactly"])
-        for sub in request.get("firstAvailable") or []:
+        for sub in _list(request.get("firstAvailable")):
             _default_request(sub)
 
 
