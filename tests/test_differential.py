@@ -25,27 +25,18 @@ if str(REPO_ROOT) not in sys.path:
 
 from tests.difftest.compare import compare, describe, run_gpuplane  # noqa: E402
 from tests.difftest.generator import make_case  # noqa: E402
-from tests.difftest.oracle_client import Oracle, oracle_path  # noqa: E402
+from tests.difftest.harness import shared_oracle  # noqa: E402
+from tests.difftest.oracle_client import Oracle  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
 SHOW = 5  # mismatching seeds printed in full
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
 @pytest.fixture(scope="module")
-def oracle():
-    try:
-        path = oracle_path()
-    except RuntimeError as err:
-        if _in_ci():
-            pytest.fail(f"the Go oracle is required in CI but could not be built: {err}", pytrace=False)
-        pytest.skip(f"Go oracle not available: {str(err).splitlines()[0]}")
-    with Oracle(path) as o:
-        yield o
+def oracle() -> Oracle:
+    # One oracle process serves every case (and is shared with test_allocator_cases).
+    return shared_oracle()
 
 
 def test_differential(oracle: Oracle) -> None:

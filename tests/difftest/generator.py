@@ -730,7 +730,7 @@ class _Builder:
 
     def exact(self, allow_admin: bool) -> dict[str, Any]:
         rng = self.rng
-        cls = rng.choices(self.class_names, self.class_weights)[0] if not self.p(0.015) else "missing-class"
+        cls = rng.choices(self.class_names, self.class_weights)[0] if not self.p(0.008) else "missing-class"
         e: dict[str, Any] = {"deviceClassName": cls}
         domain = {"gpu": GPU, "nic": NIC, "fpga": FPGA}.get(cls, GPU if cls in ("healthy", "bigmem", "h100", "strict") else None)
         sels = self.maybe_selectors(0.2, domain)
@@ -751,7 +751,7 @@ class _Builder:
             e["capacity"] = self.capacity_request()
         return e
 
-    def claim_spec(self, for_allocation: bool) -> dict[str, Any]:
+    def claim_spec(self) -> dict[str, Any]:
         rng = self.rng
         requests = []
         names: list[str] = []
@@ -761,9 +761,7 @@ class _Builder:
             if self.p(0.3):
                 subs = []
                 for si in range(rng.randint(1, 3)):
-                    sub = self.exact(allow_admin=False)
-                    sub["name"] = f"s{si}"
-                    subs.append({"name": sub.pop("name"), **sub})
+                    subs.append({"name": f"s{si}", **self.exact(allow_admin=False)})
                     names.append(f"{name}/s{si}")
                 requests.append({"name": name, "firstAvailable": subs})
             else:
@@ -807,7 +805,7 @@ class _Builder:
                     "apiVersion": "resource.k8s.io/v1",
                     "kind": "ResourceClaim",
                     "metadata": {"name": f"claim-{i}", "namespace": "default", "uid": self.uid()},
-                    "spec": self.claim_spec(True),
+                    "spec": self.claim_spec(),
                 }
             )
 

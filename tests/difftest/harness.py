@@ -25,6 +25,7 @@ GPU = "gpu.example.com"
 NIC = "nic.example.com"
 
 _ORACLE: Optional[Oracle] = None
+_ORACLE_ERROR: Optional[str] = None  # why the oracle could not be built (tried once)
 
 
 def in_ci() -> bool:
@@ -33,14 +34,17 @@ def in_ci() -> bool:
 
 def shared_oracle() -> Oracle:
     """The session's oracle process; skip (locally) or fail (CI) without Go."""
-    global _ORACLE
+    global _ORACLE, _ORACLE_ERROR
     if _ORACLE is None:
-        try:
-            path = oracle_path()
-        except RuntimeError as err:
+        if _ORACLE_ERROR is None:
+            try:
+                path = oracle_path()
+            except RuntimeError as err:
+                _ORACLE_ERROR = str(err)
+        if _ORACLE_ERROR is not None:
             if in_ci():
-                pytest.fail(f"the Go oracle is required in CI but could not be built: {err}", pytrace=False)
-            pytest.skip(f"Go oracle not available: {str(err).splitlines()[0]}")
+                pytest.fail(f"the Go oracle is required in CI but could not be built: {_ORACLE_ERROR}", pytrace=False)
+            pytest.skip(f"Go oracle not available: {_ORACLE_ERROR.splitlines()[0]}")
         _ORACLE = Oracle(path)
         atexit.register(_ORACLE.close)
     return _ORACLE

@@ -97,6 +97,13 @@ def allocate(node_name: str, files: tuple[str, ...], feature_gates: Optional[str
         features = Features.from_gates(parse_feature_gates(feature_gates))
     except FeatureGateError as err:
         fail(f"--feature-gates: {err}")
+    if features.upstream_variant == "stable":
+        click.echo(
+            "warning: with DRAConsumableCapacity and DRADeviceBindingConditions/DRAResourceClaimDeviceStatus off, "
+            "kube-scheduler 1.37 uses its older 'stable' allocator (pool order not deterministic, no distinctAttribute); "
+            "gpuplane applies the 1.37 allocator with these gates off",
+            err=True,
+        )
     objects = load_inputs(files)
     used = [o for o in objects if o.get("kind") in USED_KINDS]
     try:

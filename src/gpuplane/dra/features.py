@@ -54,6 +54,17 @@ class Features:
             list_type_attributes=g["DRAListTypeAttributes"],
         )
 
+    @property
+    def upstream_variant(self) -> str:
+        """Which upstream allocator kube-scheduler would pick for these gates.
+
+        Upstream falls back to its older "stable" allocator when neither consumable
+        capacity nor binding conditions are on; that variant iterates pools in Go map order
+        (not deterministic) and lacks distinctAttribute. gpuplane always applies the 1.37
+        ("incubating") semantics with the chosen gates.
+        """
+        return "incubating" if (self.consumable_capacity or self.device_binding_and_status) else "stable"
+
     def with_(self, **changes: bool) -> "Features":
         return replace(self, **changes)
 
