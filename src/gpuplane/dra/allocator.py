@@ -34,9 +34,9 @@ from gpuplane.api.models import (
     ResourceSlice,
 )
 from gpuplane.api.quantity import Quantity, format_quantity, parse_quantity
-from gpuplane.dra.capacity import CapacityError, consumed_capacity, request_fits
+from gpuplane.dra.capacity import CapacityError, compact, consumed_capacity, fits_now, request_fits, static_fit
 from gpuplane.dra.features import Features
-from gpuplane.dra.pools import DeviceEntry, DeviceID, GatherError, Pool, gather_pools
+from gpuplane.dra.pools import DeviceEntry, DeviceID, GatherError, Pool, _counter_value, gather_pools
 
 ALLOCATION_RESULTS_MAX_SIZE = 32
 
@@ -97,7 +97,7 @@ class AllocatedState:
             if consumed:
                 agg = self.capacity.setdefault(dev_id, {})
                 for name, q in consumed.items():
-                    agg[name] = agg.get(name, 0) + parse_quantity(q).value
+                    agg[name] = agg.get(name, 0) + compact(parse_quantity(q).value)
             return
         self.devices.add(dev_id)
 
@@ -122,7 +122,7 @@ class _Request:
     __slots__ = (
         "name", "parent", "class_name", "selectors", "mode", "count", "admin_access",
         "has_admin_access", "tolerations", "capacity", "device_class", "num_devices",
-        "all_devices", "selected_sub", "key", "full_name",
+        "all_devices", "selected_sub", "key", "full_name", "capacity_key",
     )
 
     def __init__(self, key: tuple[int, int, int], name: str, parent: Optional[str], spec: Any, admin: Optional[bool]):
@@ -140,6 +140,10 @@ class _Request:
         cap = spec.capacity
         self.capacity: Optional[dict[str, Quantity]] = (
             {k: parse_quantity(v) for k, v in cap.requests.items()} if cap is not None else None
+        )
+        # Identifies the capacity request for caches shared across claims and calls.
+        self.capacity_key = (
+            tuple(sorted((k, str(v), type(v).__name__) for k, v in cap.requests.items())) if cap is not None else None
         )
         self.device_class: Optional[DeviceClass] = None
         self.num_devices = 0
@@ -343,7 +347,7 @@ class Allocator:
                                 continue
                             for cname, c in cc.counters.items():
                                 if cname in cset:
-                                    cset[cname] -= parse_quantity(c.value if c.value is not None else 0).value
+                                    cset[cname] -= _counter_value(c.value)
             self._available_counters[pool.id] = avail
             self._pool_overdrawn[pool.id] = any(v < 0 for cset in avail.values() for v in cset.values())
         return avail
@@ -561,7 +565,7 @@ class _Run:
                     ) from None
                 if not fits:
                     continue
-            undo = self._allocate_device(ci, rd, entry, must=False)
+            undo = self._allocate_device(ci, rd, entry, must=False, prechecked=True)
             if undo is None:
                 continue
             try:
@@ -621,26 +625,43 @@ class _Run:
         if rd.capacity is None and entry.plain_capacity:
             if entry.id not in self.o.allocated.capacity and entry.id not in self.allocating_capacity:
                 return True
-        already = self.o.allocated.capacity.get(entry.id, {})
-        allocating = self.allocating_capacity.get(entry.id, {})
-        return request_fits(rd.capacity, entry.device.capacity, already, allocating)
+        cache = entry.static.capacity_fits
+        key = rd.capacity_key
+        if key in cache:
+            fit = cache[key]
+            if isinstance(fit, CapacityError):
+                raise fit
+        else:
+            try:
+                fit = cache[key] = static_fit(rd.capacity, entry.device.capacity)
+            except CapacityError as err:
+                cache[key] = err
+                raise
+        return fits_now(fit, self.o.allocated.capacity.get(entry.id, {}), self.allocating_capacity.get(entry.id, {}))
 
     def _capacity_in_use(self, dev_id: DeviceID) -> bool:
         st = self.o.allocated
         return dev_id in st.capacity or dev_id in st._shared_devices or dev_id in self.allocating_capacity
 
-    def _allocate_device(self, ci: int, rd: _Request, entry: DeviceEntry, must: bool) -> Optional[Callable[[], None]]:
-        """Try one candidate; on success return the undo function, else None."""
+    def _allocate_device(
+        self, ci: int, rd: _Request, entry: DeviceEntry, must: bool, prechecked: bool = False
+    ) -> Optional[Callable[[], None]]:
+        """Try one candidate; on success return the undo function, else None.
+
+        ``prechecked``: the search loop has just run the in-use and capacity checks on
+        unchanged state, so repeating them (as upstream does) cannot change the outcome.
+        """
         claim = self.claims[ci]
         dev_id = entry.id
         device = entry.device
         multi = entry.allow_multiple
-        if not multi and rd.admin_access:
-            users = self.allocating.get(dev_id)
-            if users and ci in users:
+        if not prechecked:
+            if not multi and rd.admin_access:
+                users = self.allocating.get(dev_id)
+                if users and ci in users:
+                    return None
+            if not rd.admin_access and (dev_id in self.o.allocated.devices or self.allocating.get(dev_id)):
                 return None
-        if not rd.admin_access and (dev_id in self.o.allocated.devices or self.allocating.get(dev_id)):
-            return None
         if not self.f.partitionable_devices and device.consumes_counters:
             return None
         skip_counters = multi and self._capacity_in_use(dev_id)
@@ -697,7 +718,7 @@ class _Run:
         cap_existed = False
         if self.f.consumable_capacity:
             try:
-                fits = self._capacity_fits(rd, entry)
+                fits = prechecked or self._capacity_fits(rd, entry)
             except CapacityError as err:
                 rollback(marked, None, False, False)
                 raise AllocationError(
@@ -717,9 +738,9 @@ class _Run:
                 share_id = str(uuid.uuid4())
                 cap_existed = dev_id in self.allocating_capacity
                 current = self.allocating_capacity.setdefault(dev_id, {})
-                cap_inserted = {name: q.value for name, q in consumed.items()}
+                cap_inserted = {name: compact(q.value) for name, q in consumed.items()}
                 for name, v in cap_inserted.items():
-                    current[name] = current.get(name, Fraction(0)) + v
+                    current[name] = current.get(name, 0) + v
 
         result: dict[str, Any] = {
             "request": rd.full_name,

@@ -70,6 +70,11 @@ def consumed_for(requested: Optional[Quantity], cap: DeviceCapacity) -> Quantity
     return requested
 
 
+def compact(value: Fraction) -> "Fraction | int":
+    """Whole numbers as int: exact still, and much cheaper to add and compare."""
+    return value.numerator if value.denominator == 1 else value
+
+
 def _go_div(a: int, b: int) -> int:
     """Go integer division truncates toward zero."""
     q = abs(a) // abs(b)
@@ -107,7 +112,47 @@ def violates_policy(consumed: Quantity, cap: DeviceCapacity) -> bool:
 def _same_quantity(a: Quantity, b: Quantity) -> bool:
     # Go compares the Quantity structs here; equal value and format is the closest
     # faithful reading for quantities that were parsed from the same text.
-    return a.value == b.value and a.fmt == b.fmt
+    # Here the kept text (apimachinery's cached string) must match too.
+    return a.value == b.value and a.fmt == b.fmt and a.text == b.text
+
+
+StaticFit = Optional[tuple[tuple[str, Fraction, Fraction], ...]]
+
+
+def static_fit(requests: Optional[dict[str, Quantity]], capacity: dict[str, DeviceCapacity]) -> StaticFit:
+    """The part of ``CmpRequestOverCapacity`` that depends only on request and device.
+
+    None when the request names a capacity the device lacks or a request policy is
+    violated; else (name, consumed, limit) per capacity. Raises CapacityError where
+    upstream returns an error. Pure, so callers may cache it per (request, device).
+    """
+    if requests:
+        for name in requests:
+            if name not in capacity:
+                return None
+    consumed: dict[str, Quantity] = {}
+    for name, cap in capacity.items():
+        q = consumed_for(requests.get(name) if requests else None, cap)
+        if q.value < 0:
+            raise CapacityError(f'capacity "{name}": capacity value is negative')
+        consumed[name] = q
+    out = []
+    for name, cap in capacity.items():
+        q = consumed[name]
+        if violates_policy(q, cap):
+            return None
+        out.append((name, compact(q.value), compact(_q(cap.value if cap.value is not None else 0).value)))
+    return tuple(out)
+
+
+def fits_now(fit: StaticFit, already: dict[str, Fraction], allocating: dict[str, Fraction]) -> bool:
+    """The dynamic part: what is in use plus this allocation stays within each capacity."""
+    if fit is None:
+        return False
+    for name, consumed, limit in fit:
+        if already.get(name, 0) + consumed + allocating.get(name, 0) > limit:
+            return False
+    return True
 
 
 def request_fits(
@@ -117,25 +162,7 @@ def request_fits(
     allocating: dict[str, Fraction],
 ) -> bool:
     """``CmpRequestOverCapacity``: does one more allocation fit on this device?"""
-    if requests:
-        for name in requests:
-            if name not in capacity:
-                return False
-    consumed: dict[str, Quantity] = {}
-    for name, cap in capacity.items():
-        q = consumed_for(requests.get(name) if requests else None, cap)
-        if q.value < 0:
-            raise CapacityError(f'capacity "{name}": capacity value is negative')
-        consumed[name] = q
-    for name, cap in capacity.items():
-        q = consumed[name]
-        if violates_policy(q, cap):
-            return False
-        total = already.get(name, Fraction(0)) + q.value + allocating.get(name, Fraction(0))
-        limit = _q(cap.value if cap.value is not None else 0).value
-        if total > limit:
-            return False
-    return True
+    return fits_now(static_fit(requests, capacity), already, allocating)
 
 
 def consumed_capacity(requests: Optional[dict[str, Quantity]], capacity: dict[str, DeviceCapacity]) -> dict[str, Quantity]:

@@ -32,7 +32,7 @@ class DeviceStatic:
     every Allocator, node and pod reuses it; a new slice generation brings new objects.
     """
 
-    __slots__ = ("device", "consumes", "plain_capacity", "cel_input", "selector_results")
+    __slots__ = ("device", "consumes", "plain_capacity", "cel_input", "selector_results", "capacity_fits")
 
     def __init__(self, device: Device) -> None:
         self.device = device  # keeps id(device) valid while cached
@@ -40,6 +40,8 @@ class DeviceStatic:
         self.plain_capacity = _plain_capacity(device)
         self.cel_input: dict[bool, object] = {}
         self.selector_results: dict[tuple[str, bool], object] = {}
+        # capacity request key -> static_fit result (or the CapacityError it raised)
+        self.capacity_fits: dict[object, object] = {}
 
 
 _STATIC: dict[int, DeviceStatic] = {}
@@ -120,8 +122,9 @@ def _relevant(slice_: ResourceSlice, node: Node) -> Optional[bool]:
     return None
 
 
-def _counter_value(value: object) -> Fraction:
-    return parse_quantity(value if value is not None else 0).value
+def _counter_value(value: object) -> "Fraction | int":
+    v = parse_quantity(value if value is not None else 0).value  # type: ignore[arg-type]
+    return v.numerator if v.denominator == 1 else v
 
 
 def gather_pools(
@@ -242,7 +245,7 @@ def _consumption(device: Device) -> dict[str, dict[str, Fraction]]:
     for cc in device.consumes_counters:
         target = out.setdefault(cc.counter_set, {})
         for name, c in cc.counters.items():
-            target[name] = target.get(name, Fraction(0)) + _counter_value(c.value)
+            target[name] = target.get(name, 0) + _counter_value(c.value)
     return out
 
 
