@@ -1,0 +1,203 @@
+"""KAI's fair-share division, per resource, top-down through the queue hierarchy.
+
+Pure functions over plain inputs. The algorithm and every formula are written out in
+``docs/fairness.md``; in short, for one set of siblings sharing ``total`` of a resource:
+
+1. Deserved phase: ``share_q = min(deserved_q, requestable_q)`` where ``deserved_q`` is the
+   quota (``-1`` => ``total``) and ``requestable_q = min(limit_q, request_q)`` (limit ``-1`` =>
+   no cap). If these add up to more than ``total`` (quotas oversubscribe the parent), every
+   one is scaled by ``total / sum`` (KAI would hand them out anyway; see the doc).
+2. Over-quota phase: priority buckets, highest first; inside a bucket, rounds of water
+   filling: each unsatisfied queue with ``overQuotaWeight > 0`` gets
+   ``remaining * P_i / sum(P)`` with ``P_i = max(0, W'_i + k * (W'_i - U'_i))``,
+   ``W'_i = w_i / sum(w of unsatisfied)``, ``U'_i`` its normalized historical usage (0 without
+   usage data), capped at what it still requests; the unused part goes round again.
+3. Children divide their parent's share the same way, recursively.
+
+Differences from KAI: gpuplane divides exactly (rational arithmetic) instead of flooring
+over-quota gives to whole units and handing leftovers out one unit at a time; and it scales
+oversubscribed deserved quotas down to the capacity. :func:`compute_fair_shares` rounds each
+exact share down to the nearest float, so sums never exceed the capacity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Mapping, Optional, Sequence, Union
+
+from .queues import RESOURCES, UNLIMITED, QueueTree, ResourceSpec
+
+__all__ = ["Sibling", "divide_among_siblings", "compute_fair_shares", "compute_fair_shares_exact", "aggregate_demand"]
+
+Number = Union[int, float, Fraction]
+
+
+def _exact(value: Number, what: str) -> Fraction:
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what}: expected a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what}: must be finite, got {value!r}")
+    return Fraction(value)
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """One queue's inputs for one resource at one level of the tree."""
+
+    name: str
+    request: Fraction
+    spec: ResourceSpec = ResourceSpec()
+    priority: int = 100
+    usage: Fraction = Fraction(0)  # normalized historical usage U' (time-based fairshare)
+
+
+def _capped(spec: ResourceSpec, request: Fraction) -> Fraction:
+    if spec.limit == UNLIMITED:
+        return request
+    return min(Fraction(spec.limit), request)
+
+
+def _requestable(s: Sibling) -> Fraction:
+    return _capped(s.spec, s.request)
+
+
+def divide_among_siblings(total: Fraction, siblings: Sequence[Sibling], k_value: Number = 1) -> dict[str, Fraction]:
+    """Fair shares of ``total`` among one set of siblings (exact). See the module docstring."""
+    total = _exact(total, "total")
+    k = _exact(k_value, "k_value")
+    if total < 0:
+        raise ValueError(f"total must be >= 0, got {total}")
+    share: dict[str, Fraction] = {}
+    cap: dict[str, Fraction] = {}
+    for s in siblings:
+        cap[s.name] = _requestable(s)
+        deserved = total if s.spec.quota == UNLIMITED else Fraction(s.spec.quota)
+        share[s.name] = min(deserved, cap[s.name])
+    given = sum(share.values(), Fraction(0))
+    if given > total:
+        # Quotas oversubscribe what the parent has: scale the deserved phase down.
+        for name in share:
+            share[name] = share[name] * total / given
+        given = total
+    remaining = total - given
+
+    for prio in sorted({s.priority for s in siblings}, reverse=True):
+        bucket = [s for s in siblings if s.priority == prio and s.spec.over_quota_weight > 0]
+        while remaining > 0:
+            unsat = [s for s in bucket if share[s.name] < cap[s.name]]
+            if not unsat:
+                break
+            wsum = sum((Fraction(s.spec.over_quota_weight) for s in unsat), Fraction(0))
+            p = {}
+            for s in unsat:
+                w = Fraction(s.spec.over_quota_weight) / wsum
+                p[s.name] = max(Fraction(0), w + k * (w - s.usage))
+            psum = sum(p.values(), Fraction(0))
+            if psum <= 0:
+                break
+            handed = Fraction(0)
+            satisfied = False
+            for s in unsat:
+                give = remaining * p[s.name] / psum
+                need = cap[s.name] - share[s.name]
+                if need <= give:
+                    give = need
+                    satisfied = True
+                share[s.name] += give
+                handed += give
+            remaining -= handed
+            if not satisfied:
+                break  # everything was handed out exactly
+    return share
+
+
+def aggregate_demand(tree: QueueTree, demand: Mapping[str, Mapping[str, Number]], resource: str) -> dict[str, Fraction]:
+    """``request_q`` for every queue: its own demand plus, for each child ``c``, the part of
+    ``request_c`` that ``c``'s limit lets it use (``min(limit_c, request_c)``), so a parent is
+    never given a share that no queue below it may use."""
+    for name in demand:
+        if name not in tree:
+            raise KeyError(f"demand names an unknown queue {name!r}")
+    agg: dict[str, Fraction] = {}
+    for name in reversed(tree.walk()):  # children before parents
+        own = _exact(demand.get(name, {}).get(resource, 0), f"demand[{name!r}][{resource!r}]")
+        if own < 0:
+            raise ValueError(f"demand[{name!r}][{resource!r}] must be >= 0, got {own}")
+        agg[name] = own + sum((_capped(tree[c].spec(resource), agg[c]) for c in tree.children(name)), Fraction(0))
+    return agg
+
+
+def compute_fair_shares_exact(
+    tree: QueueTree,
+    capacity: Mapping[str, Number],
+    demand: Mapping[str, Mapping[str, Number]],
+    usage: Optional[Mapping[str, Mapping[str, Number]]] = None,
+    k_value: Number = 1,
+) -> dict[str, dict[str, Fraction]]:
+    """Exact fair share of every queue (parents included) for every resource in ``capacity``.
+
+    ``demand[q][r]``: allocated + pending request of queue ``q`` (normally leaves only; a
+    parent's own entry is added to its subtree's). ``usage[q][r]``: normalized historical usage
+    ``U'`` for time-based fairshare (default 0).
+    """
+    usage = usage or {}
+    out: dict[str, dict[str, Fraction]] = {name: {} for name in tree}
+    for resource in capacity:
+        total = _exact(capacity[resource], f"capacity[{resource!r}]")
+        if total < 0:
+            raise ValueError(f"capacity[{resource!r}] must be >= 0, got {total}")
+        req = aggregate_demand(tree, demand, resource)
+
+        def siblings(names: list[str]) -> list[Sibling]:
+            return [
+                Sibling(
+                    name=n,
+                    request=req[n],
+                    spec=tree[n].spec(resource),
+                    priority=tree[n].priority,
+                    usage=_exact(usage.get(n, {}).get(resource, 0), f"usage[{n!r}][{resource!r}]"),
+                )
+                for n in names
+            ]
+
+        level = divide_among_siblings(total, siblings(tree.roots), k_value)
+        for name, value in level.items():
+            out[name][resource] = value
+        for parent in tree.walk():
+            kids = tree.children(parent)
+            if kids:
+                for name, value in divide_among_siblings(out[parent][resource], siblings(kids), k_value).items():
+                    out[name][resource] = value
+    return out
+
+
+def _float_down(x: Fraction) -> float:
+    """The largest float <= x."""
+    f = float(x)
+    if Fraction(f) > x:
+        f = math.nextafter(f, -math.inf)
+    return f
+
+
+def compute_fair_shares(
+    tree: QueueTree,
+    capacity: Mapping[str, Number],
+    demand: Mapping[str, Mapping[str, Number]],
+    usage: Optional[Mapping[str, Mapping[str, Number]]] = None,
+    k_value: Number = 1,
+) -> dict[str, dict[str, float]]:
+    """:func:`compute_fair_shares_exact` with every share rounded down to a float.
+
+    Rounding down keeps every bound of the exact result: a share never exceeds its demand or
+    limit, siblings never exceed their parent, and a deserved quota (itself a float) is still
+    met exactly.
+    """
+    exact = compute_fair_shares_exact(tree, capacity, demand, usage, k_value)
+    return {q: {r: _float_down(v) for r, v in res.items()} for q, res in exact.items()}
+
+
+_ = RESOURCES  # re-exported for callers that iterate the standard resources

@@ -1,0 +1,1 @@
+"""Simulators built on gpuplane (workload traces, placement benchmarks)."""
