@@ -169,3 +169,20 @@ def test_v1beta1_input_is_converted(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)["items"][0]["status"]["allocation"]["devices"]["results"]
     assert [r["device"] for r in results] == ["gpu-0", "gpu-1"]
+
+
+def test_cel_compile_error_is_a_validation_error_even_without_candidates(tmp_path: Path) -> None:
+    c = claim("c1", selectors=[{"cel": {"expression": "device.driver =="}}])
+    s = json.loads(json.dumps(SLICE))
+    s["spec"]["nodeName"] = "other-node"  # no device on n1: the allocator would never compile it
+    f = write(tmp_path, "in.yaml", [s, CLASS, c])
+    out = run("allocate", "--node", "n1", "-f", str(f))
+    assert out.returncode == 2
+    assert "ResourceClaim/default/c1: spec.devices.requests[0].exactly.selectors[0].cel.expression" in out.stderr
+    assert "Syntax error" in out.stderr
+
+
+def test_list_type_attributes_gate_is_refused(tmp_path: Path) -> None:
+    f = write(tmp_path, "in.yaml", [SLICE, CLASS, claim("c1")])
+    out = run("allocate", "--node", "n1", "-f", str(f), "--feature-gates", "DRAListTypeAttributes=true")
+    assert out.returncode == 2 and "DRAListTypeAttributes" in out.stderr

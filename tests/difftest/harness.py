@@ -20,6 +20,7 @@ import pytest
 from gpuplane.api.defaults import apply_defaults
 from tests.difftest.compare import compare, describe, normalize, run_gpuplane
 from tests.difftest.oracle_client import Oracle, oracle_path
+from gpuplane.dra.features import DEFAULT_GATES
 
 GPU = "gpu.example.com"
 NIC = "nic.example.com"
@@ -50,16 +51,7 @@ def shared_oracle() -> Oracle:
     return _ORACLE
 
 
-ALL_GATES = {
-    "DRAPrioritizedList": True,
-    "DRAAdminAccess": True,
-    "DRAPartitionableDevices": True,
-    "DRADeviceTaints": True,
-    "DRAConsumableCapacity": True,
-    "DRADeviceBindingConditions": True,
-    "DRAResourceClaimDeviceStatus": True,
-    "DRAListTypeAttributes": False,
-}
+ALL_GATES = dict(DEFAULT_GATES)
 
 
 class Both:

@@ -45,17 +45,20 @@ def dump_objects(objects: list[dict[str, Any]], output: str) -> str:
     return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True, width=1 << 16)
 
 
-def validate_objects(objects: list[dict[str, Any]]) -> None:
-    """Validate every object as the API server would; report all problems at once."""
+def validate_objects(objects: list[dict[str, Any]], consumable_capacity: bool = True) -> None:
+    """Validate every object as the API server would (CEL selectors included); report all problems."""
     from gpuplane.api.errors import ValidationFailed
     from gpuplane.api.validation import decode_and_validate
+    from gpuplane.cel.validation import selector_errors
 
     errors = []
     for obj in objects:
         try:
-            decode_and_validate(obj)
+            typed = decode_and_validate(obj)
         except ValidationFailed as err:
             errors.extend(err.errors)
+            continue
+        errors.extend(selector_errors(typed, consumable_capacity))
     if errors:
         raise ValidationFailed(errors)
 
@@ -97,6 +100,8 @@ def allocate(node_name: str, files: tuple[str, ...], feature_gates: Optional[str
         features = Features.from_gates(parse_feature_gates(feature_gates))
     except FeatureGateError as err:
         fail(f"--feature-gates: {err}")
+    if features.list_type_attributes:
+        fail("--feature-gates: DRAListTypeAttributes (alpha) is not supported by gpuplane yet")
     if features.upstream_variant == "stable":
         click.echo(
             "warning: with DRAConsumableCapacity and DRADeviceBindingConditions/DRAResourceClaimDeviceStatus off, "
@@ -107,7 +112,7 @@ def allocate(node_name: str, files: tuple[str, ...], feature_gates: Optional[str
     objects = load_inputs(files)
     used = [o for o in objects if o.get("kind") in USED_KINDS]
     try:
-        validate_objects(used)
+        validate_objects(used, features.consumable_capacity)
         inp = build_input(used, node_name)
     except InputError as err:
         fail(str(err))
