@@ -258,3 +258,73 @@ def test_property_more_capacity_never_hurts_a_lone_priority_level(sc):
             continue
         for q in tree.roots:
             assert b[q][r] >= a[q][r]
+
+
+# --- mode="kai": KAI's own division, quirks included -----------------------------------------
+
+
+def kai_shares(specs, capacity, demand):
+    tree = QueueTree.from_specs(specs)
+    out = compute_fair_shares(tree, {"gpu": capacity}, {k: {"gpu": v} for k, v in demand.items()}, mode="kai")
+    return {q: r["gpu"] for q, r in out.items()}
+
+
+def test_kai_mode_floors_and_hands_out_leftovers_by_unit():
+    # 1 GPU among three equal queues: every give floors to 0; the leftover unit goes to the first
+    # queue (equal leftovers, no creation times or UIDs: tree order).
+    assert kai_shares({"a": {}, "b": {}, "c": {}}, 1, {"a": 5, "b": 5, "c": 5}) == {"a": 1.0, "b": 0.0, "c": 0.0}
+    # example 1: floor(1.5) = 1 and floor(4.5) = 4, then the leftover unit by largest fraction (tie: a first)
+    assert kai_shares({"a": {"gpu": {"quota": 2, "overQuotaWeight": 1}}, "b": {"gpu": {"quota": 2, "overQuotaWeight": 3}}},
+                      10, {"a": 100, "b": 100}) == {"a": 4.0, "b": 6.0}
+    # creation time breaks the tie
+    specs = {"a": {"creationTimestamp": "2026-02-01T00:00:00Z"}, "b": {"creationTimestamp": "2026-01-01T00:00:00Z"}}
+    assert kai_shares(specs, 1, {"a": 5, "b": 5}) == {"a": 0.0, "b": 1.0}
+
+
+def test_kai_mode_quirks():
+    # A priority bucket with a single queue receives everything that remains, whatever it requests.
+    assert kai_shares({"a": {"priority": 200}, "b": {}}, 10, {"a": 1, "b": 3}) == {"a": 10.0, "b": 0.0}
+    assert shares({"a": {"priority": 200}, "b": {}}, 10, {"a": 1, "b": 3}) == {"a": 1, "b": 3}
+    # Deserved quotas are handed out even beyond the capacity.
+    assert kai_shares({"a": {"gpu": {"quota": 6}}, "b": {"gpu": {"quota": 2}}}, 4, {"a": 10, "b": 10}) == {"a": 6.0, "b": 2.0}
+    # Parents add their children's raw requests (limits below are ignored).
+    specs = {"d": {}, "x": {"parent": "d", "gpu": {"limit": 1}}, "y": {"parent": "d", "gpu": {"limit": 1}}, "other": {}}
+    assert kai_shares(specs, 20, {"x": 10, "y": 10, "other": 100})["d"] == 10.0
+
+
+def test_kai_mode_versus_exact_worked_example():
+    # docs/fairness.md example 12. Deserved 2 + 1 + 0, remaining 9, weights 1:1:2.
+    specs = {"a": {"gpu": {"quota": 2}}, "b": {"gpu": {"quota": 1, "limit": 4}}, "c": {"gpu": {"overQuotaWeight": 2}}}
+    demand = {"a": 3, "b": 10, "c": 10}
+    # exact: round 1 gives 9/4, 9/4, 9/2; a needs 1 only; round 2 splits 5/4 as 1:2.
+    assert shares(specs, 12, demand) == {"a": 3, "b": F(11, 3), "c": F(16, 3)}
+    # KAI: round 1 a=+1 (satisfied), b=+floor(2.25)=2, c=+floor(4.5)=4; round 2 (2 left): b floor(2/3)=0,
+    # c floor(4/3)=1; the last unit goes to the largest leftover fraction, b's 2/3.
+    assert kai_shares(specs, 12, demand) == {"a": 3.0, "b": 4.0, "c": 5.0}
+    # on whole-number divisions the two agree
+    specs = {"a": {"gpu": {"quota": 1}}, "b": {}, "c": {"gpu": {"overQuotaWeight": 3}}}
+    demand = {"a": 1, "b": 10, "c": 10}
+    assert shares(specs, 9, demand) == {"a": 1, "b": 2, "c": 6}
+    assert kai_shares(specs, 9, demand) == {"a": 1.0, "b": 2.0, "c": 6.0}
+
+
+@SETTINGS
+@given(scenarios())
+def test_property_kai_mode_stays_within_capacity_when_quotas_fit(sc):
+    tree, capacity, demand = sc
+    out = compute_fair_shares(tree, capacity, demand, mode="kai")
+    for r in capacity:
+        req = aggregate_demand(tree, demand, r, cap_by_child_limits=False)
+        levels = [(capacity[r], tree.roots)] + [(out[p][r], tree.children(p)) for p in tree.walk() if tree.children(p)]
+        for total, sibs in levels:
+            deserved = {q: total if tree[q].spec(r).quota == -1 else tree[q].spec(r).quota for q in sibs}
+            capped = {q: float(req[q]) if tree[q].spec(r).limit == -1 else min(tree[q].spec(r).limit, float(req[q])) for q in sibs}
+            if sum(min(deserved[q], capped[q]) for q in sibs) <= total:
+                assert math.fsum(out[q][r] for q in sibs) <= total + 1e-9
+            for q in sibs:
+                assert out[q][r] >= 0
+
+
+def test_mode_is_checked():
+    with pytest.raises(ValueError, match="mode"):
+        compute_fair_shares(QueueTree.from_specs({"a": {}}), {"gpu": 1}, {}, mode="fast")

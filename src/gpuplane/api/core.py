@@ -44,6 +44,7 @@ __all__ = [
     "PodCondition",
     "PriorityClass",
     "GpuDemand",
+    "decode_typed",
     "decode_pod",
     "decode_priority_class",
     "pod_requests",

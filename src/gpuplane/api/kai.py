@@ -64,6 +64,9 @@ __all__ = [
     "pod_queue_name",
     "parse_duration",
     "resource_values",
+    "ResourceValues",
+    "queue_priority",
+    "topology_level_index",
 ]
 
 QUEUE_API_VERSION = "scheduling.run.ai/v2"

@@ -14,7 +14,9 @@ Pure functions over plain inputs. The algorithm and every formula are written ou
    usage data), capped at what it still requests; the unused part goes round again.
 3. Children divide their parent's share the same way, recursively.
 
-Differences from KAI: gpuplane divides exactly (rational arithmetic) instead of flooring
+Differences from KAI (``mode="kai"`` reproduces KAI instead): a lone queue in a priority
+bucket gets at most what it can use (KAI gives it everything left); children's requests are
+capped by their limits when added up the tree; gpuplane divides exactly (rational arithmetic) instead of flooring
 over-quota gives to whole units and handing leftovers out one unit at a time; and it scales
 oversubscribed deserved quotas down to the capacity. :func:`compute_fair_shares` rounds each
 exact share down to the nearest float, so sums never exceed the capacity.
@@ -27,9 +29,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Mapping, Optional, Sequence, Union
 
-from .queues import RESOURCES, UNLIMITED, QueueTree, ResourceSpec
+from .queues import UNLIMITED, QueueTree, ResourceSpec
 
-__all__ = ["Sibling", "divide_among_siblings", "compute_fair_shares", "compute_fair_shares_exact", "aggregate_demand"]
+__all__ = [
+    "Sibling",
+    "divide_among_siblings",
+    "divide_among_siblings_kai",
+    "compute_fair_shares",
+    "compute_fair_shares_exact",
+    "aggregate_demand",
+]
 
 Number = Union[int, float, Fraction]
 
@@ -53,6 +62,8 @@ class Sibling:
     spec: ResourceSpec = ResourceSpec()
     priority: int = 100
     usage: Fraction = Fraction(0)  # normalized historical usage U' (time-based fairshare)
+    creation_timestamp: str = ""
+    uid: str = ""
 
 
 def _capped(spec: ResourceSpec, request: Fraction) -> Fraction:
@@ -115,10 +126,12 @@ def divide_among_siblings(total: Fraction, siblings: Sequence[Sibling], k_value:
     return share
 
 
-def aggregate_demand(tree: QueueTree, demand: Mapping[str, Mapping[str, Number]], resource: str) -> dict[str, Fraction]:
+def aggregate_demand(tree: QueueTree, demand: Mapping[str, Mapping[str, Number]], resource: str,
+                     cap_by_child_limits: bool = True) -> dict[str, Fraction]:
     """``request_q`` for every queue: its own demand plus, for each child ``c``, the part of
     ``request_c`` that ``c``'s limit lets it use (``min(limit_c, request_c)``), so a parent is
-    never given a share that no queue below it may use."""
+    never given a share that no queue below it may use. With ``cap_by_child_limits=False``
+    the raw requests are added, as KAI does."""
     for name in demand:
         if name not in tree:
             raise KeyError(f"demand names an unknown queue {name!r}")
@@ -127,8 +140,46 @@ def aggregate_demand(tree: QueueTree, demand: Mapping[str, Mapping[str, Number]]
         own = _exact(demand.get(name, {}).get(resource, 0), f"demand[{name!r}][{resource!r}]")
         if own < 0:
             raise ValueError(f"demand[{name!r}][{resource!r}] must be >= 0, got {own}")
-        agg[name] = own + sum((_capped(tree[c].spec(resource), agg[c]) for c in tree.children(name)), Fraction(0))
+        if cap_by_child_limits:
+            agg[name] = own + sum((_capped(tree[c].spec(resource), agg[c]) for c in tree.children(name)), Fraction(0))
+        else:
+            agg[name] = own + sum((agg[c] for c in tree.children(name)), Fraction(0))
     return agg
+
+
+def _siblings(tree: QueueTree, names: list[str], resource: str, req: Mapping[str, Fraction],
+              usage: Mapping[str, Mapping[str, Number]]) -> list[Sibling]:
+    return [
+        Sibling(
+            name=n,
+            request=req[n],
+            spec=tree[n].spec(resource),
+            priority=tree[n].priority,
+            usage=_exact(usage.get(n, {}).get(resource, 0), f"usage[{n!r}][{resource!r}]"),
+            creation_timestamp=tree[n].creation_timestamp,
+            uid=tree[n].uid,
+        )
+        for n in names
+    ]
+
+
+def _top_down(tree: QueueTree, capacity: Mapping[str, Number], demand: Mapping[str, Mapping[str, Number]],
+              usage: Optional[Mapping[str, Mapping[str, Number]]], divide, cap_by_child_limits: bool) -> dict[str, dict]:
+    usage = usage or {}
+    out: dict[str, dict] = {name: {} for name in tree}
+    for resource in capacity:
+        total = _exact(capacity[resource], f"capacity[{resource!r}]")
+        if total < 0:
+            raise ValueError(f"capacity[{resource!r}] must be >= 0, got {total}")
+        req = aggregate_demand(tree, demand, resource, cap_by_child_limits)
+        for name, value in divide(total, _siblings(tree, tree.roots, resource, req, usage)).items():
+            out[name][resource] = value
+        for parent in tree.walk():
+            kids = tree.children(parent)
+            if kids:
+                for name, value in divide(out[parent][resource], _siblings(tree, kids, resource, req, usage)).items():
+                    out[name][resource] = value
+    return out
 
 
 def compute_fair_shares_exact(
@@ -144,35 +195,8 @@ def compute_fair_shares_exact(
     parent's own entry is added to its subtree's). ``usage[q][r]``: normalized historical usage
     ``U'`` for time-based fairshare (default 0).
     """
-    usage = usage or {}
-    out: dict[str, dict[str, Fraction]] = {name: {} for name in tree}
-    for resource in capacity:
-        total = _exact(capacity[resource], f"capacity[{resource!r}]")
-        if total < 0:
-            raise ValueError(f"capacity[{resource!r}] must be >= 0, got {total}")
-        req = aggregate_demand(tree, demand, resource)
-
-        def siblings(names: list[str]) -> list[Sibling]:
-            return [
-                Sibling(
-                    name=n,
-                    request=req[n],
-                    spec=tree[n].spec(resource),
-                    priority=tree[n].priority,
-                    usage=_exact(usage.get(n, {}).get(resource, 0), f"usage[{n!r}][{resource!r}]"),
-                )
-                for n in names
-            ]
-
-        level = divide_among_siblings(total, siblings(tree.roots), k_value)
-        for name, value in level.items():
-            out[name][resource] = value
-        for parent in tree.walk():
-            kids = tree.children(parent)
-            if kids:
-                for name, value in divide_among_siblings(out[parent][resource], siblings(kids), k_value).items():
-                    out[name][resource] = value
-    return out
+    return _top_down(tree, capacity, demand, usage,
+                     lambda total, sibs: divide_among_siblings(total, sibs, k_value), True)
 
 
 def _float_down(x: Fraction) -> float:
@@ -189,15 +213,122 @@ def compute_fair_shares(
     demand: Mapping[str, Mapping[str, Number]],
     usage: Optional[Mapping[str, Mapping[str, Number]]] = None,
     k_value: Number = 1,
+    mode: str = "exact",
 ) -> dict[str, dict[str, float]]:
-    """:func:`compute_fair_shares_exact` with every share rounded down to a float.
+    """Fair share of every queue for every resource in ``capacity``, as floats.
 
-    Rounding down keeps every bound of the exact result: a share never exceeds its demand or
-    limit, siblings never exceed their parent, and a deserved quota (itself a float) is still
-    met exactly.
+    ``mode="exact"`` (default): :func:`compute_fair_shares_exact` with every share rounded down
+    to a float. Rounding down keeps every bound of the exact result: a share never exceeds its
+    demand or limit, siblings never exceed their parent, and a deserved quota (itself a float)
+    is still met exactly.
+
+    ``mode="kai"``: KAI's own division (:func:`divide_among_siblings_kai`), float arithmetic,
+    flooring and all, for comparisons with KAI.
     """
+    if mode == "kai":
+        k = float(k_value)
+        return _top_down(tree, capacity, demand, usage,
+                         lambda total, sibs: divide_among_siblings_kai(float(total), sibs, k), False)
+    if mode != "exact":
+        raise ValueError(f"mode must be 'exact' or 'kai', got {mode!r}")
     exact = compute_fair_shares_exact(tree, capacity, demand, usage, k_value)
     return {q: {r: _float_down(v) for r, v in res.items()} for q, res in exact.items()}
 
 
-_ = RESOURCES  # re-exported for callers that iterate the standard resources
+# --- KAI's division, for comparison ----------------------------------------------------------
+
+
+def divide_among_siblings_kai(total: float, siblings: Sequence[Sibling], k_value: float = 1.0) -> dict[str, float]:
+    """KAI's ``resource_division.go`` (``setResourceShare``) for one set of siblings, in float64.
+
+    Reproduced as written there, including its quirks: deserved amounts are handed out even when
+    they exceed ``total``; a priority bucket holding a single queue receives *all* that remains,
+    whatever it requests; over-quota gives that do not satisfy a queue are floored to whole
+    units; the floored-off leftovers are then handed out one unit (or what is left, if less) per
+    queue, largest leftover first, then older creationTimestamp, then UID. Where KAI iterates a
+    Go map, gpuplane uses the sibling order given (tree order: creation time, then name).
+    """
+    share = {s.name: 0.0 for s in siblings}
+    limit = {s.name: float(s.spec.limit) for s in siblings}
+    request = {s.name: float(s.request) for s in siblings}
+
+    def requestable(n: str) -> float:
+        return request[n] if limit[n] == UNLIMITED else min(limit[n], request[n])
+
+    def satisfied(n: str) -> bool:
+        return request[n] <= share[n] or (limit[n] != UNLIMITED and limit[n] <= share[n])
+
+    def remaining_requested(n: str) -> float:
+        r = requestable(n)
+        return 0.0 if r < share[n] else r - share[n]
+
+    remaining = total
+    for s in siblings:
+        deserved = total if s.spec.quota == UNLIMITED else float(s.spec.quota)
+        amount = min(deserved, requestable(s.name))
+        share[s.name] += amount
+        remaining -= amount
+    if remaining <= 0:
+        return share
+
+    prios = sorted({s.priority for s in siblings}, reverse=True)
+    leftovers: dict[int, dict[str, float]] = {}
+    for prio in prios:
+        bucket = [s for s in siblings if s.priority == prio]
+        rr: dict[str, float] = {}
+        while True:
+            another = False
+            round_amount = remaining
+            if len(bucket) == 1:
+                share[bucket[0].name] += remaining
+                remaining = 0.0
+                break
+            total_w = sum(float(s.spec.over_quota_weight) for s in bucket if remaining_requested(s.name) > 0)
+            if total_w == 0:
+                break
+            weights: dict[str, float] = {}
+            for s in bucket:
+                if satisfied(s.name):
+                    continue
+                nw = float(s.spec.over_quota_weight) / total_w
+                weights[s.name] = max(0.0, nw + k_value * (nw - float(s.usage)))
+            wsum = sum(weights.values())
+            if wsum == 0:
+                break
+            for s in bucket:
+                if remaining == 0:
+                    break
+                if satisfied(s.name):
+                    continue
+                requested = remaining_requested(s.name)
+                if s.spec.over_quota_weight == 0:
+                    continue
+                fair = round_amount * weights[s.name] / wsum
+                if requested <= fair:
+                    give = requested
+                    rr.pop(s.name, None)
+                else:
+                    give = float(math.floor(fair)) if math.floor(fair) > 0 else 0.0
+                    if fair - give > 0:
+                        rr[s.name] = fair - give
+                if give == 0:
+                    continue
+                share[s.name] += give
+                remaining -= give
+                another = another or requested < fair
+            if not another or remaining == 0:
+                break
+        leftovers[prio] = rr
+    by_name = {s.name: s for s in siblings}
+    for prio in prios:
+        if remaining <= 0:
+            break
+        rr = leftovers.get(prio) or {}
+        order = sorted(rr, key=lambda n: (-rr[n], by_name[n].creation_timestamp or "~", by_name[n].uid))
+        for n in order:
+            if remaining == 0:
+                break
+            give = min(1.0, remaining)
+            share[n] += give
+            remaining -= give
+    return share
