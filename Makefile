@@ -29,6 +29,7 @@ test: $(STAMP) oracle
 bench: $(STAMP) oracle
 	$(PY) benchmarks/bench_allocate.py
 	$(PY) benchmarks/bench_decode.py
+	$(PY) benchmarks/bench_openb.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

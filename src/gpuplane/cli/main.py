@@ -133,6 +133,20 @@ def allocate(node_name: str, files: tuple[str, ...], feature_gates: Optional[str
     click.echo(dump_objects(outcome.claims, output), nl=False)
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks with published reference figures."""
+
+
+def _register_bench_commands() -> None:
+    from gpuplane.sim.openb.cli import openb_command
+
+    bench.add_command(openb_command)
+
+
+_register_bench_commands()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

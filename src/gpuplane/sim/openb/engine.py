@@ -10,7 +10,12 @@ artifact behind the published figures), re-implemented here:
 * filtering (NodeResourcesFit + Open-Gpu-Share): CPU and memory fit, the GPU model is allowed, a GPU
   with enough free milli (sharing pods) or enough fully free GPUs (whole-GPU pods).
 * scoring: only the policy's score plugin is enabled; integer scores exactly as the plugins compute
-  them; the scheduler picks uniformly at random among the best-scored nodes (``selectHost``).
+  them. Ties between best-scored nodes go to the first of them in a fixed random node order drawn
+  once per run. The artifact renames its nodes with a seeded random prefix and runs a patched
+  scheduler (mental2008/kubernetes v1.20.5-minor); its published means are reproduced with this
+  rule, not with kube-scheduler's uniform reservoir sampling (``tie_break="random"``), which
+  spreads pods over idle nodes so that 8-GPU pods find no empty node (FGD ~5 points lower).
+  Random keeps its own uniform pick among feasible nodes (its PreScore draws one).
 * GPU choice inside the node: best fit (``-gpusel best``) for DotProd, GpuClustering, GpuPacking and
   BestFit; random for Random; the FGD score itself for FGD; whole GPUs take the first fully free
   GPUs in index order.
@@ -489,6 +494,7 @@ class Result:
     seconds: float
     curve: list[tuple[float, float, float]] = field(default_factory=list)  # (arrived %, alloc %, frag %)
     cluster: Optional[Cluster] = field(default=None, repr=False)
+    placements: list[tuple[Pod, int, tuple[int, ...]]] = field(default_factory=list, repr=False)  # keep_cluster only
 
     def to_json(self) -> dict:
         return {
@@ -520,6 +526,8 @@ def run(nodes: Sequence[Node], pods: Sequence[Pod], policy: str = "fgd", seed: i
     """
     started = time.perf_counter()
     impl = resolve_policy(policy)
+    if tie_break not in ("rank", "random"):
+        raise ValueError(f"tie_break must be 'rank' or 'random', not {tie_break!r}")
     cluster = Cluster(nodes)
     cap = cluster.gpu_capacity * MILLI
     if cap <= 0:
@@ -549,6 +557,7 @@ def run(nodes: Sequence[Node], pods: Sequence[Pod], policy: str = "fgd", seed: i
     alloc_at: dict[int, float] = {}
     frag_at: dict[int, float] = {}
     curve: list[tuple[float, float, float]] = []
+    placements: list[tuple[Pod, int, tuple[int, ...]]] = []
 
     def rescore(idx: _ShapeIndex, s: Shape, todo: Iterable[int]) -> None:
         m = memo.get(s.sid) if pol.memo_by_state else None
@@ -590,7 +599,7 @@ def run(nodes: Sequence[Node], pods: Sequence[Pod], policy: str = "fgd", seed: i
         else:
             if len(best) == 1:
                 n = best[0]
-            elif tie_break == "random":
+            elif tie_break == "random" or impl == "random":
                 n = rng.choice(best)
             else:
                 n = min(best, key=rank.__getitem__)
@@ -600,6 +609,8 @@ def run(nodes: Sequence[Node], pods: Sequence[Pod], policy: str = "fgd", seed: i
             alloc_milli += s.total_milli
             frag_total += frag.frag(keys[n]) - frag.frag(old)
             changed.append(n)
+            if keep_cluster:
+                placements.append((pod, n, tuple(gpu_ids)))
         if record_curve:
             curve.append((100.0 * arrived / cap, 100.0 * alloc_milli / cap, 100.0 * frag_total / cap))
         while li < len(levels) and arrived * 100 >= levels[li] * cap:
@@ -623,4 +634,5 @@ def run(nodes: Sequence[Node], pods: Sequence[Pod], policy: str = "fgd", seed: i
         pods_arrived=len(seq), pods_failed=failed, arrived_gpu_pct=end_pct,
         allocation_ratio=pick(alloc_at, alloc_levels), fragmentation_amount=pick(frag_at, frag_levels),
         seconds=time.perf_counter() - started, curve=curve, cluster=cluster if keep_cluster else None,
+        placements=placements,
     )
