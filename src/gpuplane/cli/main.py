@@ -138,13 +138,16 @@ def bench() -> None:
     """Benchmarks with published reference figures."""
 
 
-def _register_bench_commands() -> None:
+def _register_commands() -> None:
+    from gpuplane.scheduler.cli import explain_command, schedule_command
     from gpuplane.sim.openb.cli import openb_command
 
+    cli.add_command(schedule_command)
+    cli.add_command(explain_command)
     bench.add_command(openb_command)
 
 
-_register_bench_commands()
+_register_commands()
 
 
 def main() -> None:

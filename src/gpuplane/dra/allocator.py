@@ -15,6 +15,7 @@ slice object lives (a new slice generation is a new object, so the cache invalid
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 import uuid
@@ -279,6 +280,16 @@ class Allocator:
                 pool_id = (r["driver"], r["pool"])
                 self._available_counters.pop(pool_id, None)
                 self._pool_overdrawn.pop(pool_id, None)
+
+    def checkpoint(self) -> AllocatedState:
+        """A copy of the in-use state, to return to with :meth:`restore` (gang rollback)."""
+        return copy.deepcopy(self.allocated)
+
+    def restore(self, state: AllocatedState) -> None:
+        """Go back to a checkpoint; caches derived from the in-use state are dropped."""
+        self.allocated = state
+        self._available_counters.clear()
+        self._pool_overdrawn.clear()
 
     def pools_for(self, node: Node) -> list[Pool]:
         key = (node.metadata.name, tuple(sorted(node.metadata.labels.items())))

@@ -1,0 +1,681 @@
+"""Scheduling rounds over a :class:`~gpuplane.scheduler.snapshot.Snapshot`.
+
+``run_rounds(snapshot, rounds, config, now)`` runs ``rounds`` scheduling cycles. Each cycle
+runs KAI's actions in KAI's order: **allocate**, consolidation, reclaim, preempt,
+stale-gang eviction. Only allocate is implemented so far; the other four are stubs that do
+nothing (TODO: consolidation, reclaim, preempt, stalegangeviction). Between rounds, pods bound
+in a round are Running (they keep their placement and count as allocated).
+
+Allocate (KAI's ``actions/allocate`` with the proportion, priority, gpupack/gpuspread,
+gpusharingorder, resourcetype and nodeplacement plugins):
+
+1. Fair shares: :func:`~gpuplane.scheduler.fairshare.compute_fair_shares` over each queue's
+   demand (allocated + pending requests) and the cluster capacity (GPUs, CPU millicores,
+   memory MB), once per round.
+2. Queue order, at every level of the queue tree: smallest dominant ``allocated / fairShare``
+   first, then higher queue priority, then older queue, then name. It is re-evaluated after
+   every job, so queues take turns as their allocations grow.
+3. Job order inside a queue: higher priority first, then older, then name.
+4. A job (gang) is all or nothing: its pods are placed one by one in a tentative state and the
+   whole placement is rolled back unless at least ``minMember`` pods (counting pods already
+   running) are placed. Pods beyond ``minMember`` that fit are bound too (elastic).
+5. Per pod: the queue's ``limit`` is never exceeded at any level of the tree; a
+   non-preemptible pod (priority >= 100 unless marked) never takes its queue, or any ancestor,
+   over its ``quota`` (KAI: non-preemptible work only uses in-quota resources). Then nodes
+   are filtered (static filters, pods, cpu, memory, extended resources, GPUs, DRA claims) and
+   the best node by :func:`~gpuplane.scheduler.placement.node_score` is taken.
+
+Everything is deterministic: inputs are sorted, ties broken by name; no clock is read
+(``now`` is only passed through, for the time-based actions still to come).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Optional
+
+import msgspec
+
+from ..api.core import PENDING, RELEASING, RUNNING
+from ..api.models import NodeSelector, ResourceClaim
+from ..dra.allocator import AllocatedState, AllocationError, Allocator, NodeAllocationError
+from ..dra.features import Features
+from ..dra.nodeselect import NodeSelectorError, selector_matches
+from .config import SchedulerConfig
+from .fairshare import compute_fair_shares
+from .gpus import choose_gpus, gpu_index, per_device_share
+from .placement import node_score, static_filter
+from .queues import RESOURCES, UNLIMITED
+from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
+
+__all__ = ["Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
+
+ACTION_ORDER = ("allocate", "consolidation", "reclaim", "preempt", "stalegangeviction")
+MB = 10**6
+
+# reason codes (KAI's structured reasons where one exists)
+QUEUE_DOES_NOT_EXIST = "QueueDoesNotExist"
+NOT_LEAF_QUEUE = "QueueIsNotLeaf"
+OVER_LIMIT = "OverLimit"
+NON_PREEMPTIBLE_OVER_QUOTA = "NonPreemptibleOverQuota"
+NO_NODE_FITS = "NoNodeFits"
+GANG_SHORT = "GangShortfall"
+CLAIM_MISSING = "ResourceClaimNotFound"
+DRA_ERROR = "ResourceClaimError"
+NO_NODES = "NoNodes"
+
+
+def format_amount(resource: str, value: Fraction | float) -> str:
+    """A queue-unit amount in words: ``2 GPUs``, ``0.5 GPU``, ``4 cores``, ``512 MB``."""
+    v = float(value)
+    if resource == "gpu":
+        return f"{v:g} GPU" + ("" if v == 1 or 0 < v < 1 else "s")
+    if resource == "cpu":
+        cores = v / 1000
+        return f"{cores:g} core" + ("" if cores == 1 else "s")
+    if resource == "memory":
+        return f"{round(v):,} MB" if abs(v) >= 100 else f"{v:g} MB"
+    return f"{v:g} {resource}"
+
+
+@dataclass
+class Placement:
+    pod: Key
+    node: str
+    gpu_indices: list[int]
+    gpu_share: Fraction
+    claims: list[tuple[Key, dict[str, Any]]]  # new allocations
+    dra_devices: list[str]
+    charge: dict[str, Fraction]
+    preemptible: bool
+    round: int = 0
+
+    @property
+    def gpu_names(self) -> list[str]:
+        return sorted([f"gpu-{i}" for i in self.gpu_indices] + self.dra_devices)
+
+
+@dataclass
+class PendingReason:
+    """Why a pod is still pending: a code, a message in words, and the facts behind it."""
+
+    code: str
+    message: str
+    queue: str = ""
+    queue_level: str = ""  # the queue whose limit or quota stops the pod
+    resource: str = ""
+    nodes_total: int = 0
+    node_reasons: dict[str, int] = field(default_factory=dict)
+    gang: Optional[dict[str, Any]] = None
+    pod_reason: Optional["PendingReason"] = None  # for gang failures: the member that failed
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.queue:
+            d["queue"] = self.queue
+        if self.queue_level:
+            d["queueLevel"] = self.queue_level
+        if self.resource:
+            d["resource"] = self.resource
+        if self.code in (NO_NODE_FITS, NO_NODES):
+            d["nodes"] = self.nodes_total
+            d["nodeReasons"] = dict(sorted(self.node_reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+        if self.gang is not None:
+            d["gang"] = self.gang
+        if self.pod_reason is not None:
+            d["podReason"] = self.pod_reason.to_dict()
+        return d
+
+
+@dataclass
+class ScheduleResult:
+    snapshot: Snapshot
+    rounds: int
+    now: Optional[str]
+    placements: dict[Key, Placement]
+    reasons: dict[Key, PendingReason]
+    group_reasons: dict[Any, PendingReason]
+    allocated: dict[str, dict[str, Fraction]]
+    allocated_np: dict[str, dict[str, Fraction]]
+    requested: dict[str, dict[str, Fraction]]
+    fair_share: dict[str, dict[str, float]]
+    claim_allocations: dict[Key, dict[str, Any]]
+    claim_reserved: dict[Key, list[Key]]
+
+
+def _zero() -> dict[str, Fraction]:
+    return {r: Fraction(0) for r in RESOURCES}
+
+
+@dataclass
+class _NodeState:
+    cpu: Fraction
+    memory: Fraction
+    pods: int
+    other: dict[str, Fraction]
+    gpu_used: list[Fraction]
+    gpu_free: Fraction = Fraction(0)  # sum of (1 - used) over the GPUs
+
+
+def _bytes(value: Fraction) -> str:
+    """Memory in the largest binary unit that keeps it readable: ``200Gi``, ``512Mi``, ``1.5Gi``."""
+    v = float(value)
+    for unit, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if v >= size:
+            return f"{v / size:.4g}{unit}"
+    return f"{v:g} bytes"
+
+
+class _Cluster:
+    """The mutable state of a run: free resources, GPU use, DRA allocations, queue usage."""
+
+    def __init__(self, snap: Snapshot, config: SchedulerConfig) -> None:
+        self.snap = snap
+        self.config = config
+        self.strategies = {"gpu": config.gpu_strategy, "cpu": config.cpu_strategy}
+        self.features = Features()
+        self.nodes: dict[str, _NodeState] = {
+            n.name: _NodeState(n.cpu_milli, n.memory, n.max_pods, dict(n.other), [Fraction(0)] * n.gpus, Fraction(n.gpus))
+            for n in snap.nodes
+        }
+        self.node_info: dict[str, NodeInfo] = {n.name: n for n in snap.nodes}
+        allocated_claims = [c for c in snap.typed_claims.values() if c.status.allocation is not None]
+        self.allocator = Allocator(self.features, AllocatedState.from_claims(allocated_claims, self.features),
+                                   snap.classes, list(snap.slices))
+        self.claim_alloc: dict[Key, dict[str, Any]] = {}
+        self.claim_reserved: dict[Key, list[Key]] = {}
+        self.placements: dict[Key, Placement] = {}
+        self.alloc: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
+        self.alloc_np: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
+        self.fair: dict[str, dict[str, float]] = {q: {r: 0.0 for r in RESOURCES} for q in snap.tree}
+        self.reasons: dict[Key, PendingReason] = {}
+        self.group_reasons: dict[Any, PendingReason] = {}
+        self.round = 0
+        self._account_running()
+
+    # --- accounting ----------------------------------------------------------------------
+
+    def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None) -> dict[str, Fraction]:
+        """What the pod counts against its queue: GPUs, CPU millicores, memory MB."""
+        gpu = Fraction(0)
+        if pod.gpu.whole:
+            gpu = Fraction(pod.gpu.whole)
+        elif pod.gpu.is_shared:
+            mem = (node.gpu_memory_mib if node is not None and node.gpu_memory_mib else None) or self.snap.min_gpu_memory_mib
+            try:
+                gpu = pod.gpu.gpus(mem)
+            except ValueError:
+                gpu = Fraction(0)
+        seen = set()
+        for ref in pod.claims:
+            if ref.claim is not None and ref.claim not in seen:
+                seen.add(ref.claim)
+                gpu += claim_gpu_units(self.snap.typed_claims[ref.claim])
+        return {"gpu": gpu, "cpu": pod.cpu_milli, "memory": pod.memory / MB}
+
+    def _add_queue(self, queue: str, charge: dict[str, Fraction], preemptible: bool, sign: int) -> None:
+        if queue not in self.snap.tree:
+            return
+        for q in [queue] + self.snap.tree.ancestors(queue):
+            for r in RESOURCES:
+                self.alloc[q][r] += sign * charge[r]
+                if not preemptible:
+                    self.alloc_np[q][r] += sign * charge[r]
+
+    def _group_of(self, pod: PodInfo) -> GroupInfo:
+        if pod.group == ("", ""):
+            return self.snap.groups[("pod", *pod.key)]  # type: ignore[index]
+        return self.snap.groups[pod.group]
+
+    def _account_running(self) -> None:
+        """Resources held by Running and Releasing pods (annotated pods first, then in name order)."""
+        holders = [p for p in self.snap.pods.values() if p.holds_resources and p.node_name in self.nodes]
+        holders.sort(key=lambda p: (0 if p.held_gpus else 1, p.key))
+        for pod in holders:
+            ns = self.nodes[pod.node_name]
+            info = self.node_info[pod.node_name]
+            ns.cpu -= pod.cpu_milli
+            ns.memory -= pod.memory
+            ns.pods -= 1
+            for r, v in pod.other.items():
+                ns.other[r] = ns.other.get(r, Fraction(0)) - v
+            self._hold_gpus(pod, info, ns)
+        for pod in self.snap.pods.values():
+            if pod.holds_resources and pod.ours:
+                group = self._group_of(pod)
+                node = self.node_info.get(pod.node_name)
+                self._add_queue(group.queue, self.charge_for(pod, node), group.preemptible, +1)
+
+    def _hold_gpus(self, pod: PodInfo, info: NodeInfo, ns: _NodeState) -> None:
+        demand = pod.gpu
+        if demand.is_empty or not ns.gpu_used:
+            return
+        share = Fraction(1) if demand.whole else per_device_share(demand, info.gpu_memory_mib)
+        if share is None:
+            share = Fraction(0)
+        count = demand.whole or demand.num_devices
+        named = [i for i in (gpu_index(g, info.gpus) for g in pod.held_gpus) if i is not None]
+        if not named:
+            order = sorted(range(len(ns.gpu_used)), key=lambda i: (ns.gpu_used[i] + share > 1, i))
+            named = order[:count]
+        for i in named[:count] if len(named) >= count else named:
+            ns.gpu_used[i] += share
+            ns.gpu_free -= share
+
+    # --- queue checks --------------------------------------------------------------------
+
+    def queue_check(self, pod: PodInfo, group: GroupInfo, charge: dict[str, Fraction]) -> Optional[PendingReason]:
+        tree = self.snap.tree
+        chain = [group.queue] + tree.ancestors(group.queue)
+        for q in chain:
+            level = "" if q == group.queue else f" (an ancestor of queue {group.queue})"
+            node = tree[q]
+            for r in RESOURCES:
+                need = charge[r]
+                if need <= 0:
+                    continue
+                spec = node.spec(r)
+                if spec.limit != UNLIMITED and self.alloc[q][r] + need > Fraction(spec.limit):
+                    msg = (f"queue {q}{level} would exceed its {r} limit: {format_amount(r, self.alloc[q][r])} allocated"
+                           f" + {format_amount(r, need)} requested by this pod > limit {format_amount(r, spec.limit)}")
+                    return PendingReason(OVER_LIMIT, msg, queue=group.queue, queue_level=q, resource=r)
+                if not group.preemptible and spec.quota != UNLIMITED and self.alloc_np[q][r] + need > Fraction(spec.quota):
+                    msg = (f"non-preemptible pod (priority {group.priority}) would take queue {q}{level} over its {r} quota:"
+                           f" {format_amount(r, self.alloc_np[q][r])} non-preemptible allocated + {format_amount(r, need)}"
+                           f" requested > quota {format_amount(r, spec.quota)}; non-preemptible work may only use"
+                           f" in-quota resources")
+                    return PendingReason(NON_PREEMPTIBLE_OVER_QUOTA, msg, queue=group.queue, queue_level=q, resource=r)
+        return None
+
+    # --- placing one pod -----------------------------------------------------------------
+
+    def _claim_allocation(self, ck: Key) -> Optional[Any]:
+        new = self.claim_alloc.get(ck)
+        if new is not None:
+            ns = new.get("nodeSelector")
+            return msgspec.convert(ns, NodeSelector) if ns else "any"
+        alloc = self.snap.typed_claims[ck].status.allocation
+        if alloc is None:
+            return None
+        return alloc.node_selector if alloc.node_selector is not None else "any"
+
+    def _fit_node(self, pod: PodInfo, info: NodeInfo, to_allocate: list[ResourceClaim],
+                  allocated_selectors: list[tuple[Key, Any]]) -> tuple[Optional[str], Optional[Placement]]:
+        why = static_filter(info, pod)
+        if why:
+            return why, None
+        ns = self.nodes[info.name]
+        if ns.pods < 1:
+            return "too many pods", None
+        if pod.cpu_milli > ns.cpu:
+            return f"insufficient cpu (pod requests {format_amount('cpu', pod.cpu_milli)})", None
+        if pod.memory > ns.memory:
+            return f"insufficient memory (pod requests {_bytes(pod.memory)})", None
+        for r, v in sorted(pod.other.items()):
+            if v > ns.other.get(r, Fraction(0)):
+                return f"insufficient {r}", None
+        indices: list[int] = []
+        share = Fraction(0)
+        if not pod.gpu.is_empty:
+            if not ns.gpu_used:
+                return "no nvidia.com/gpu on the node", None
+            if pod.gpu.whole and ns.gpu_free < pod.gpu.whole:
+                return f"fewer than {pod.gpu.whole} free GPUs", None
+            chosen, share, why = choose_gpus(ns.gpu_used, pod.gpu, info.gpu_memory_mib, self.strategies["gpu"])
+            if chosen is None:
+                return why, None
+            indices = chosen
+        for ck, sel in allocated_selectors:
+            if sel != "any":
+                try:
+                    ok = selector_matches(sel, info.node)
+                except NodeSelectorError:
+                    ok = False
+                if not ok:
+                    return f"ResourceClaim {ck[1]} is allocated on another node", None
+        new_claims: list[tuple[Key, dict[str, Any]]] = []
+        devices: list[str] = []
+        if to_allocate:
+            try:
+                results = self.allocator.allocate(info.node, to_allocate)
+            except NodeAllocationError as err:
+                return f"ResourceClaims: {err}", None
+            if results is None:
+                return "ResourceClaims cannot be allocated (not enough matching free devices)", None
+            for claim, allocation in zip(to_allocate, results):
+                key = (claim.metadata.namespace or "default", claim.metadata.name)
+                new_claims.append((key, allocation))
+                devices += [r["device"] for r in allocation.get("devices", {}).get("results", []) if not r.get("adminAccess")]
+        return None, Placement(pod.key, info.name, indices, share, new_claims, sorted(set(devices)), {},
+                               False, self.round)
+
+    def place(self, pod: PodInfo, group: GroupInfo) -> Placement | PendingReason:
+        """Find the best node for a pod and apply it; or say why none will do."""
+        to_allocate: list[ResourceClaim] = []
+        allocated_selectors: list[tuple[Key, Any]] = []
+        seen = set()
+        for ref in pod.claims:
+            if ref.claim is None:
+                return PendingReason(CLAIM_MISSING, f"pod claim {ref.pod_claim_name}: {ref.missing}", queue=group.queue)
+            if ref.claim in seen:
+                continue
+            seen.add(ref.claim)
+            sel = self._claim_allocation(ref.claim)
+            if sel is None:
+                to_allocate.append(self.snap.typed_claims[ref.claim])
+            else:
+                allocated_selectors.append((ref.claim, sel))
+        charge = self.charge_for(pod)
+        reason = self.queue_check(pod, group, charge)
+        if reason is not None:
+            return reason
+        if not self.snap.nodes:
+            return PendingReason(NO_NODES, "there are no nodes in the snapshot", queue=group.queue)
+        counts: dict[str, int] = {}
+        best: Optional[tuple[tuple, Placement]] = None
+        uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
+        for info in self.snap.nodes:
+            try:
+                why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors)
+            except AllocationError as err:
+                return PendingReason(DRA_ERROR, f"its ResourceClaims cannot be allocated: {err}", queue=group.queue)
+            if placement is None:
+                counts[why or "does not fit"] = counts.get(why or "does not fit", 0) + 1
+                continue
+            ns = self.nodes[info.name]
+            gpu_free = ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share
+            partial = bool(pod.gpu.is_shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
+            key = node_score(info, pod, self.strategies, gpu_free, ns.cpu - pod.cpu_milli, partial, uses_gpu)
+            if best is None or key < best[0]:
+                best = (key, placement)
+        if best is None:
+            total = len(self.snap.nodes)
+            parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            msg = f"0/{total} nodes are available: {parts}"
+            return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
+        placement = best[1]
+        placement.charge = self.charge_for(pod, self.node_info[placement.node])
+        placement.preemptible = group.preemptible
+        self.apply(placement, pod)
+        return placement
+
+    def apply(self, p: Placement, pod: PodInfo) -> None:
+        ns = self.nodes[p.node]
+        ns.cpu -= pod.cpu_milli
+        ns.memory -= pod.memory
+        ns.pods -= 1
+        for r, v in pod.other.items():
+            ns.other[r] = ns.other.get(r, Fraction(0)) - v
+        for i in p.gpu_indices:
+            ns.gpu_used[i] += p.gpu_share
+        ns.gpu_free -= len(p.gpu_indices) * p.gpu_share
+        if p.claims:
+            self.allocator.record([a for _, a in p.claims])
+            for ck, a in p.claims:
+                self.claim_alloc[ck] = a
+        for ref in pod.claims:
+            if ref.claim is not None:
+                self.claim_reserved.setdefault(ref.claim, [])
+                if pod.key not in self.claim_reserved[ref.claim]:
+                    self.claim_reserved[ref.claim].append(pod.key)
+        self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, +1)
+        self.placements[pod.key] = p
+
+    def undo(self, p: Placement, pod: PodInfo) -> None:
+        ns = self.nodes[p.node]
+        ns.cpu += pod.cpu_milli
+        ns.memory += pod.memory
+        ns.pods += 1
+        for r, v in pod.other.items():
+            ns.other[r] = ns.other.get(r, Fraction(0)) + v
+        for i in p.gpu_indices:
+            ns.gpu_used[i] -= p.gpu_share
+        ns.gpu_free += len(p.gpu_indices) * p.gpu_share
+        for ck, _ in p.claims:
+            self.claim_alloc.pop(ck, None)
+        for ref in pod.claims:
+            if ref.claim is not None and pod.key in self.claim_reserved.get(ref.claim, []):
+                self.claim_reserved[ref.claim].remove(pod.key)
+                if not self.claim_reserved[ref.claim]:
+                    del self.claim_reserved[ref.claim]
+        self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, -1)
+        del self.placements[pod.key]
+
+    def _dra_checkpoint(self) -> AllocatedState:
+        return self.allocator.checkpoint()
+
+    def _dra_rollback(self, state: AllocatedState) -> None:
+        self.allocator.restore(state)
+
+    # --- jobs ----------------------------------------------------------------------------
+
+    def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
+        out = [self.snap.pods[k] for k in group.pods]
+        out = [p for p in out if p.ours and p.state == PENDING and p.key not in self.placements]
+        return sorted(out, key=lambda p: (p.creation, p.key))
+
+    def active_count(self, group: GroupInfo) -> int:
+        n = 0
+        for k in group.pods:
+            p = self.snap.pods[k]
+            if (p.state in (RUNNING, RELEASING) and p.node_name) or k in self.placements:
+                n += 1
+        return n
+
+    def pending_charge(self, group: GroupInfo) -> dict[str, Fraction]:
+        total = _zero()
+        for p in self.pending_pods(group):
+            c = self.charge_for(p)
+            for r in RESOURCES:
+                total[r] += c[r]
+        return total
+
+    def allocate_group(self, group: GroupInfo) -> bool:
+        pending = self.pending_pods(group)
+        if not pending:
+            return False
+        active = self.active_count(group)
+        need = max(0, group.min_member - active)
+        gang_info = {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
+                     "pending": len(pending)}
+        if len(pending) < need:
+            short = need - len(pending)
+            msg = (f"gang {group.kind} {group.ref} needs {group.min_member} pods (minMember) but only "
+                   f"{active + len(pending)} exist ({active} running, {len(pending)} pending): short by {short} "
+                   f"pod{'' if short == 1 else 's'}")
+            self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
+                                                            gang={**gang_info, "placed": 0, "short": short}))
+            return False
+        checkpoint = self._dra_checkpoint() if any(p.claims for p in pending) else None
+        placed: list[tuple[PodInfo, Placement]] = []
+        failures: dict[Key, PendingReason] = {}
+        for i, pod in enumerate(pending):
+            result = self.place(pod, group)
+            if isinstance(result, Placement):
+                placed.append((pod, result))
+            else:
+                failures[pod.key] = result
+                if len(placed) + (len(pending) - i - 1) < need:
+                    break
+        if len(placed) >= need and placed:
+            for pod in pending:
+                if pod.key in failures:
+                    self.reasons[pod.key] = failures[pod.key]
+                elif pod.key not in self.placements:
+                    self.reasons.pop(pod.key, None)
+            for pod, _ in placed:
+                self.reasons.pop(pod.key, None)
+            self.group_reasons.pop(group.key if group.kind == "PodGroup" else None, None)
+            return True
+        for pod, p in reversed(placed):
+            self.undo(p, pod)
+        if checkpoint is not None:
+            self._dra_rollback(checkpoint)
+        first_key = next(iter(failures))
+        first = failures[first_key]
+        if need <= 1:
+            # not a gang problem: each pod says why it did not fit (untried pods share the first reason)
+            for pod in pending:
+                self.reasons[pod.key] = failures.get(pod.key, first)
+            if group.kind == "PodGroup" and group.raw is not None:
+                self.group_reasons[group.key] = first
+            return False
+        short = need - len(placed)
+        msg = (f"gang {group.kind} {group.ref} needs {need} more pod{'' if need == 1 else 's'} to reach minMember "
+               f"{group.min_member} ({active} running) but only {len(placed)} could be placed: short by {short} "
+               f"pod{'' if short == 1 else 's'}; pod {first_key[1]}: {first.message}")
+        reason = PendingReason(GANG_SHORT, msg, queue=group.queue,
+                               gang={**gang_info, "placed": len(placed), "short": short}, pod_reason=first)
+        self._fail_group(group, pending, reason)
+        return False
+
+    def _fail_group(self, group: GroupInfo, pending: list[PodInfo], reason: PendingReason) -> None:
+        for pod in pending:
+            self.reasons[pod.key] = reason
+        if group.kind == "PodGroup" and group.raw is not None:
+            self.group_reasons[group.key] = reason
+
+    # --- fair share and queue order --------------------------------------------------------
+
+    def capacity(self) -> dict[str, Fraction]:
+        gpu = sum((Fraction(n.gpus + n.dra_gpus) for n in self.snap.nodes), Fraction(0))
+        cpu = sum((n.cpu_milli for n in self.snap.nodes), Fraction(0))
+        mem = sum((n.memory for n in self.snap.nodes), Fraction(0)) / MB
+        return {"gpu": gpu, "cpu": cpu, "memory": mem}
+
+    def requested(self, jobs: dict[str, list[GroupInfo]]) -> dict[str, dict[str, Fraction]]:
+        """Allocated + pending requests per leaf queue."""
+        tree = self.snap.tree
+        out: dict[str, dict[str, Fraction]] = {}
+        for q in tree:
+            if tree.is_leaf(q):
+                out[q] = dict(self.alloc[q])
+        for q, groups in jobs.items():
+            for g in groups:
+                c = self.pending_charge(g)
+                for r in RESOURCES:
+                    out[q][r] += c[r]
+        return out
+
+    def compute_fair(self, jobs: dict[str, list[GroupInfo]]) -> None:
+        demand = self.requested(jobs)
+        self.fair = compute_fair_shares(self.snap.tree, self.capacity(), demand, k_value=self.config.k_value)
+        self.demand = demand
+
+    def _queue_key(self, q: str) -> tuple:
+        ratios = []
+        for r in RESOURCES:
+            a, fs = self.alloc[q][r], self.fair.get(q, {}).get(r, 0.0)
+            if fs > 0:
+                ratios.append(float(a) / fs)
+            elif a > 0:
+                ratios.append(1000.0 + float(a))
+        node = self.snap.tree[q]
+        return (max(ratios, default=0.0), -node.priority, node.creation_timestamp, q)
+
+    def next_queue(self, jobs: dict[str, list[GroupInfo]]) -> Optional[str]:
+        tree = self.snap.tree
+        live = {q for q, gs in jobs.items() if gs}
+        if not live:
+            return None
+        with_jobs = set(live)
+        for q in live:
+            with_jobs.update(tree.ancestors(q))
+        level = [q for q in tree.roots if q in with_jobs]
+        while True:
+            q = min(level, key=self._queue_key)
+            kids = [c for c in tree.children(q) if c in with_jobs]
+            if not kids:
+                return q
+            level = kids
+
+    # --- the allocate action ---------------------------------------------------------------
+
+    def collect_jobs(self) -> dict[str, list[GroupInfo]]:
+        tree = self.snap.tree
+        jobs: dict[str, list[GroupInfo]] = {}
+        for group in self.snap.groups.values():
+            pending = self.pending_pods(group)
+            if not pending:
+                continue
+            if group.queue not in tree:
+                msg = f"queue {group.queue} does not exist (no Queue object has this name)"
+                self._fail_group(group, pending, PendingReason(QUEUE_DOES_NOT_EXIST, msg, queue=group.queue))
+                continue
+            if not tree.is_leaf(group.queue):
+                msg = f"queue {group.queue} is a parent queue; only leaf queues take jobs"
+                self._fail_group(group, pending, PendingReason(NOT_LEAF_QUEUE, msg, queue=group.queue))
+                continue
+            jobs.setdefault(group.queue, []).append(group)
+        for q in jobs:
+            jobs[q].sort(key=lambda g: (-g.priority, g.creation, g.key))
+        return jobs
+
+    def begin_round(self) -> None:
+        self.reasons = {}
+        self.group_reasons = {}
+        self.jobs = self.collect_jobs()
+        self.compute_fair(self.jobs)
+
+    def allocate(self) -> None:
+        jobs = {q: list(gs) for q, gs in self.jobs.items()}
+        depth = self.config.queue_depth.get("allocate")
+        tried: dict[str, int] = {}
+        while True:
+            q = self.next_queue(jobs)
+            if q is None:
+                break
+            group = jobs[q].pop(0)
+            tried[q] = tried.get(q, 0) + 1
+            if depth is not None and tried[q] >= depth:
+                for g in jobs[q]:
+                    self._fail_group(g, self.pending_pods(g), PendingReason(
+                        "QueueDepth", f"queue {q} reached queueDepthPerAction.allocate ({depth}) this round", queue=q))
+                jobs[q] = []
+            self.allocate_group(group)
+
+    # TODO(consolidation, reclaim, preempt, stalegangeviction): not implemented yet; these
+    # stubs keep KAI's action order so that the rounds already have their final shape.
+    def consolidation(self) -> None:
+        """Stub: moves preemptible running jobs to make room (not implemented)."""
+
+    def reclaim(self) -> None:
+        """Stub: takes resources back from queues over their fair share (not implemented)."""
+
+    def preempt(self) -> None:
+        """Stub: evicts lower-priority preemptible jobs in the same queue (not implemented)."""
+
+    def stalegangeviction(self) -> None:
+        """Stub: evicts gangs below minMember after their grace period (not implemented)."""
+
+
+def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerConfig] = None,
+               now: Optional[str] = None) -> ScheduleResult:
+    """Run ``rounds`` scheduling cycles; see the module docstring."""
+    config = config or SchedulerConfig()
+    cluster = _Cluster(snapshot, config)
+    for r in range(max(0, rounds)):
+        cluster.round = r + 1
+        cluster.begin_round()
+        for action in ACTION_ORDER:
+            if config.action_enabled(action):
+                getattr(cluster, action)()
+    if rounds <= 0:
+        cluster.begin_round()
+    return ScheduleResult(
+        snapshot=snapshot,
+        rounds=rounds,
+        now=now,
+        placements=dict(sorted(cluster.placements.items())),
+        reasons=dict(sorted(cluster.reasons.items())),
+        group_reasons=cluster.group_reasons,
+        allocated=cluster.alloc,
+        allocated_np=cluster.alloc_np,
+        requested=getattr(cluster, "demand", {}),
+        fair_share=cluster.fair,
+        claim_allocations=dict(cluster.claim_alloc),
+        claim_reserved=dict(cluster.claim_reserved),
+    )
+

@@ -1,0 +1,555 @@
+"""An immutable snapshot of a cluster, built from the input objects of ``gpuplane schedule``.
+
+Contract: ``shared/spec/cli-contracts.md`` (``gpuplane schedule``). The snapshot holds:
+
+- nodes with their allocatable ``cpu`` (millicores), ``memory`` (bytes), ``pods`` and
+  ``nvidia.com/gpu``; a device-plugin GPU node with N GPUs has devices ``gpu-0`` ..
+  ``gpu-<N-1>``, each of ``nvidia.com/gpu.memory`` MiB when the node carries that label;
+- pods with their state (Pending / Running / Releasing / Succeeded / Failed), requests, GPU
+  demand, queue, gang, priority and preemptibility, and for Running / Releasing pods what
+  they hold (the ``gpuplane.io/gpus`` annotation names the GPUs);
+- the queue tree (with the implicit ``default-queue``), PodGroups, PriorityClasses (with the
+  implicit ``train`` / ``build-preemptible`` / ``build`` / ``inference``);
+- DRA objects: DeviceClasses, ResourceSlices, ResourceClaims and ResourceClaimTemplates. A
+  pod's claim from a template is the claim ``<pod>-<podClaimName>`` in the pod's namespace,
+  created from the template the way the resource-claim controller would (deterministically,
+  so that the same input gives the same output); one that already exists is used as is.
+
+Everything here is read-only after :func:`build_snapshot`; the scheduling cycle
+(:mod:`gpuplane.scheduler.cycle`) keeps its own mutable state.
+
+Errors in the input (type errors, invalid KAI objects, invalid GPU annotations, unknown
+priority classes) are raised as :class:`~gpuplane.api.errors.ValidationFailed`, naming the
+object and field.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Optional
+
+import msgspec
+
+from ..api import kai
+from ..api.core import (
+    GPU_RESOURCE,
+    FAILED,
+    PENDING,
+    RELEASING,
+    RUNNING,
+    SUCCEEDED,
+    GpuDemand,
+    Pod,
+    PriorityClass,
+    decode_pod,
+    decode_priority_class,
+    gpu_demand,
+    pod_requests,
+    pod_state,
+)
+from ..api.errors import FieldError, ValidationFailed
+from ..api.models import DeviceClass, Node, NodeSelector, ResourceClaim, ResourceClaimTemplate, ResourceSlice
+from ..api.quantity import QuantityError, parse_quantity
+from ..api.validation import decode
+from .queues import QueueTree
+
+__all__ = [
+    "GPUS_ANNOTATION",
+    "GPU_MEMORY_LABEL",
+    "DEFAULT_SCHEDULER_NAME",
+    "USED_KINDS",
+    "NodeInfo",
+    "PodInfo",
+    "GroupInfo",
+    "Snapshot",
+    "build_snapshot",
+    "claim_gpu_units",
+]
+
+GPUS_ANNOTATION = "gpuplane.io/gpus"
+GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
+DEFAULT_SCHEDULER_NAME = "gpuplane"
+POD_CLAIM_NAME_ANNOTATION = "resource.kubernetes.io/pod-claim-name"
+DEFAULT_MAX_PODS = 110
+
+USED_KINDS = (
+    "Node", "Pod", "PriorityClass", "Namespace", "Queue", "PodGroup", "Topology",
+    "DeviceClass", "ResourceSlice", "ResourceClaim", "ResourceClaimTemplate",
+)
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def _ref(kind: str, key: Key) -> str:
+    return f"{kind}/{key[0]}/{key[1]}" if key[0] else f"{kind}/{key[1]}"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    node: Node
+    cpu_milli: Fraction
+    memory: Fraction  # bytes
+    max_pods: int
+    gpus: int  # device-plugin GPUs (nvidia.com/gpu)
+    gpu_memory_mib: Optional[int]
+    other: dict[str, Fraction]  # other allocatable resources (extended resources)
+    dra_gpus: int  # GPU-like devices published in ResourceSlices for this node
+    unschedulable: bool
+    taints: tuple[dict[str, Any], ...]
+
+    @property
+    def gpu_names(self) -> list[str]:
+        return [f"gpu-{i}" for i in range(self.gpus)]
+
+
+@dataclass(frozen=True)
+class PodClaimRef:
+    """One entry of ``spec.resourceClaims``: the claim it stands for (``None`` if missing)."""
+
+    pod_claim_name: str
+    claim: Optional[Key]
+    missing: str = ""  # why there is no claim (unknown claim or template)
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    key: Key
+    raw: dict[str, Any]
+    pod: Pod
+    state: str
+    ours: bool  # spec.schedulerName is the scheduler's name
+    node_name: str
+    queue: str
+    group: Key
+    priority: int
+    preemptible: bool
+    cpu_milli: Fraction
+    memory: Fraction
+    other: dict[str, Fraction]  # other requested resources (extended), by name
+    gpu: GpuDemand
+    claims: tuple[PodClaimRef, ...]
+    creation: str
+    held_gpus: tuple[str, ...]  # gpuplane.io/gpus annotation (Running/Releasing pods)
+
+    @property
+    def name(self) -> str:
+        return self.key[1]
+
+    @property
+    def namespace(self) -> str:
+        return self.key[0]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.key[0]}/{self.key[1]}"
+
+    @property
+    def holds_resources(self) -> bool:
+        return self.state in (RUNNING, RELEASING) and bool(self.node_name)
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A gang: a PodGroup, or a pod without ``pod-group-name`` (a group of one)."""
+
+    key: Key
+    kind: str  # "PodGroup" or "Pod"
+    min_member: int
+    queue: str
+    priority: int
+    preemptible: bool
+    creation: str
+    pods: tuple[Key, ...]
+    raw: Optional[dict[str, Any]] = None  # the PodGroup object, if there is one
+
+    @property
+    def ref(self) -> str:
+        return f"{self.key[0]}/{self.key[1]}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    nodes: tuple[NodeInfo, ...]
+    pods: dict[Key, PodInfo]
+    groups: dict[Key, GroupInfo]
+    tree: QueueTree
+    queues_raw: dict[str, dict[str, Any]]  # every Queue, the implicit default-queue included
+    priority_classes: dict[str, PriorityClass]
+    classes: dict[str, DeviceClass]
+    slices: tuple[ResourceSlice, ...]
+    claims: dict[Key, dict[str, Any]]  # raw claims, generated ones included
+    typed_claims: dict[Key, ResourceClaim]
+    generated_claims: frozenset[Key]
+    scheduler_name: str
+    min_gpu_memory_mib: Optional[int] = None
+    topologies: tuple[dict[str, Any], ...] = ()
+
+    def node(self, name: str) -> Optional[NodeInfo]:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    m = obj.get("metadata")
+    return m if isinstance(m, dict) else {}
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    m = _meta(obj)
+    return (str(m.get("namespace") or ""), str(m.get("name") or ""))
+
+
+def _quantity(kind: str, key: Key, path: str, value: Any) -> Fraction:
+    try:
+        return parse_quantity(value).value
+    except (QuantityError, ValueError, OverflowError, TypeError):
+        raise ValidationFailed([FieldError(kind, key[0], key[1], path, f"Invalid value: {value!r}: not a quantity")]) from None
+
+
+def _is_gpu_driver(driver: str) -> bool:
+    return "gpu" in driver.lower()
+
+
+def claim_gpu_units(claim: ResourceClaim) -> Fraction:
+    """GPUs a claim counts for in queue accounting.
+
+    Allocated: its (non-admin) results from GPU drivers (driver name contains ``gpu``).
+    Not allocated: the counts of its requests whose device class name contains ``gpu``
+    (``ExactCount``: ``count``; ``All``: 1; ``firstAvailable``: the first subrequest)."""
+    alloc = claim.status.allocation
+    if alloc is not None:
+        return Fraction(sum(1 for r in alloc.devices.results if not r.admin_access and _is_gpu_driver(r.driver)))
+    total = 0
+    for req in claim.spec.devices.requests:
+        spec = req.exactly if req.exactly is not None else (req.first_available[0] if req.first_available else None)
+        if spec is None or "gpu" not in spec.device_class_name.lower() or getattr(spec, "admin_access", None):
+            continue
+        total += spec.count if spec.allocation_mode == "ExactCount" else 1
+    return Fraction(total)
+
+
+# --- nodes -------------------------------------------------------------------------------------
+
+
+def _node_info(raw: dict[str, Any], dra_gpus: int) -> NodeInfo:
+    typed = decode(raw)
+    assert isinstance(typed, Node)
+    key = ("", typed.metadata.name)
+    alloc = dict(typed.status.capacity)
+    alloc.update(typed.status.allocatable)
+    vals = {name: _quantity("Node", key, f"status.allocatable[{name}]", v) for name, v in alloc.items()}
+    cpu = vals.pop("cpu", Fraction(0)) * 1000
+    memory = vals.pop("memory", Fraction(0))
+    pods = vals.pop("pods", None)
+    gpus = vals.pop(GPU_RESOURCE, Fraction(0))
+    gpu_mem = None
+    label = typed.metadata.labels.get(GPU_MEMORY_LABEL)
+    if label is not None:
+        try:
+            gpu_mem = int(label)
+        except ValueError:
+            raise ValidationFailed([FieldError("Node", "", key[1], f"metadata.labels[{GPU_MEMORY_LABEL}]",
+                                               f"Invalid value: {label!r}: must be an integer (MiB)")]) from None
+        if gpu_mem <= 0:
+            gpu_mem = None
+    for k in ("ephemeral-storage", "hugepages-1Gi", "hugepages-2Mi"):
+        vals.pop(k, None)
+    return NodeInfo(
+        name=typed.metadata.name,
+        node=typed,
+        cpu_milli=cpu,
+        memory=memory,
+        max_pods=int(pods) if pods is not None else DEFAULT_MAX_PODS,
+        gpus=max(0, int(gpus)),
+        gpu_memory_mib=gpu_mem,
+        other=vals,
+        dra_gpus=dra_gpus,
+        unschedulable=bool(typed.spec.unschedulable),
+        taints=tuple(t for t in typed.spec.taints if isinstance(t, dict)),
+    )
+
+
+# --- pods --------------------------------------------------------------------------------------
+
+
+def _pod_priority(pod: Pod, classes: dict[str, PriorityClass], key: Key) -> int:
+    if pod.spec.priority is not None:
+        return pod.spec.priority
+    value = kai.resolve_priority(pod.spec.priority_class_name, classes)
+    if value is None:
+        raise ValidationFailed([FieldError("Pod", key[0], key[1], "spec.priorityClassName",
+                                           f'Not found: "{pod.spec.priority_class_name}": no PriorityClass with this name')])
+    return value
+
+
+def _held_gpus(pod: Pod) -> tuple[str, ...]:
+    text = pod.metadata.annotations.get(GPUS_ANNOTATION, "")
+    return tuple(sorted({p.strip() for p in text.split(",") if p.strip()}))
+
+
+def _template_claim(tmpl_raw: dict[str, Any], pod_raw: dict[str, Any], pod: Pod, pod_claim_name: str) -> dict[str, Any]:
+    """The claim the resource-claim controller makes from a template for a pod (deterministic)."""
+    spec = tmpl_raw.get("spec") if isinstance(tmpl_raw.get("spec"), dict) else {}
+    tmeta = spec.get("metadata") if isinstance(spec.get("metadata"), dict) else {}
+    meta: dict[str, Any] = {"name": f"{pod.metadata.name}-{pod_claim_name}", "namespace": pod.metadata.namespace}
+    if tmeta.get("labels"):
+        meta["labels"] = copy.deepcopy(tmeta["labels"])
+    annotations = dict(tmeta.get("annotations") or {})
+    annotations[POD_CLAIM_NAME_ANNOTATION] = pod_claim_name
+    meta["annotations"] = annotations
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": pod.metadata.name, "controller": True, "blockOwnerDeletion": True}
+    if pod.metadata.uid:
+        owner["uid"] = pod.metadata.uid
+    meta["ownerReferences"] = [owner]
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": meta,
+        "spec": copy.deepcopy(spec.get("spec") if isinstance(spec.get("spec"), dict) else {}),
+    }
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_SCHEDULER_NAME) -> Snapshot:
+    """Build the snapshot from converted, defaulted, validated v1 dicts (see ``cli.main.load_inputs``).
+
+    Objects of kinds outside :data:`USED_KINDS` are skipped. Raises ``ValidationFailed``."""
+    errors: list[FieldError] = []
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
+
+    # priority classes
+    pcs: dict[str, PriorityClass] = {}
+    for raw in by_kind.get("PriorityClass", []):
+        try:
+            pc = decode_priority_class(raw)
+        except ValidationFailed as err:
+            errors.extend(err.errors)
+            continue
+        pcs[pc.metadata.name] = pc
+    classes_all = {**kai.builtin_priority_classes(), **pcs}
+
+    # KAI objects
+    queues: list[kai.Queue] = []
+    queues_raw: dict[str, dict[str, Any]] = {}
+    podgroups: dict[Key, tuple[kai.PodGroup, dict[str, Any]]] = {}
+    topologies: list[kai.Topology] = []
+    for kind in ("Queue", "PodGroup", "Topology"):
+        for raw in by_kind.get(kind, []):
+            try:
+                typed = kai.decode_and_validate_kai(raw)
+            except ValidationFailed as err:
+                errors.extend(err.errors)
+                continue
+            if typed is None:
+                continue  # another API group using the same kind name
+            if isinstance(typed, kai.Queue):
+                queues.append(typed)
+                queues_raw[typed.metadata.name] = raw
+            elif isinstance(typed, kai.PodGroup):
+                podgroups[(typed.metadata.namespace or "default", typed.metadata.name)] = (typed, raw)
+            else:
+                topologies.append(typed)
+    errors.extend(kai.validate_kai_objects(queues, [pg for pg, _ in podgroups.values()], topologies))
+    if errors:
+        raise ValidationFailed(errors)
+    tree = QueueTree.from_queues(queues)
+    if kai.DEFAULT_QUEUE not in queues_raw:
+        queues_raw[kai.DEFAULT_QUEUE] = {
+            "apiVersion": kai.QUEUE_API_VERSION, "kind": "Queue", "metadata": {"name": kai.DEFAULT_QUEUE},
+            "spec": {"resources": {r: {"quota": 0, "overQuotaWeight": 1, "limit": -1} for r in ("gpu", "cpu", "memory")}},
+        }
+
+    # DRA objects
+    classes: dict[str, DeviceClass] = {}
+    slices: list[ResourceSlice] = []
+    claims: dict[Key, dict[str, Any]] = {}
+    templates: dict[Key, dict[str, Any]] = {}
+    for raw in by_kind.get("DeviceClass", []):
+        typed = decode(raw)
+        if isinstance(typed, DeviceClass):
+            classes[typed.metadata.name] = typed
+    for raw in by_kind.get("ResourceSlice", []):
+        typed = decode(raw)
+        if isinstance(typed, ResourceSlice):
+            slices.append(typed)
+    for raw in by_kind.get("ResourceClaim", []):
+        if decode(raw) is not None:
+            claims[_key(raw)] = raw
+    for raw in by_kind.get("ResourceClaimTemplate", []):
+        if decode(raw) is not None:
+            templates[_key(raw)] = raw
+    dra_gpus_on: dict[str, int] = {}
+    for s in slices:
+        if s.spec.node_name and _is_gpu_driver(s.spec.driver):
+            dra_gpus_on[s.spec.node_name] = dra_gpus_on.get(s.spec.node_name, 0) + len(s.spec.devices)
+
+    # nodes
+    nodes: list[NodeInfo] = []
+    for raw in by_kind.get("Node", []):
+        try:
+            typed = decode(raw)
+        except ValidationFailed as err:
+            errors.extend(err.errors)
+            continue
+        if isinstance(typed, Node):
+            try:
+                nodes.append(_node_info(raw, dra_gpus_on.get(typed.metadata.name, 0)))
+            except ValidationFailed as err:
+                errors.extend(err.errors)
+    nodes.sort(key=lambda n: n.name)
+
+    # pods
+    pods: dict[Key, PodInfo] = {}
+    generated: set[Key] = set()
+    group_members: dict[Key, list[Key]] = {}
+    for raw in by_kind.get("Pod", []):
+        if raw.get("apiVersion") != "v1":
+            continue
+        try:
+            pod = decode_pod(raw)
+            key = (pod.metadata.namespace or "default", pod.metadata.name)
+            if key in pods:
+                raise ValidationFailed([FieldError("Pod", key[0], key[1], "metadata.name", f'Duplicate value: "{key[1]}"')])
+            demand = gpu_demand(pod)
+            reqs = pod_requests(pod)
+            priority = _pod_priority(pod, classes_all, key)
+        except ValidationFailed as err:
+            errors.extend(err.errors)
+            continue
+        reqs = dict(reqs)
+        cpu = reqs.pop("cpu", Fraction(0)) * 1000
+        memory = reqs.pop("memory", Fraction(0))
+        reqs.pop(GPU_RESOURCE, None)
+        reqs.pop("ephemeral-storage", None)
+        refs: list[PodClaimRef] = []
+        for i, rc in enumerate(pod.spec.resource_claims):
+            if rc.resource_claim_name:
+                ck = (key[0], rc.resource_claim_name)
+                refs.append(PodClaimRef(rc.name, ck if ck in claims else None,
+                                        "" if ck in claims else f"ResourceClaim {ck[0]}/{ck[1]} does not exist"))
+            elif rc.resource_claim_template_name:
+                ck = (key[0], f"{pod.metadata.name}-{rc.name}")
+                tk = (key[0], rc.resource_claim_template_name)
+                if ck in claims:
+                    refs.append(PodClaimRef(rc.name, ck))
+                elif tk in templates:
+                    claims[ck] = _template_claim(templates[tk], raw, pod, rc.name)
+                    generated.add(ck)
+                    refs.append(PodClaimRef(rc.name, ck))
+                else:
+                    refs.append(PodClaimRef(rc.name, None, f"ResourceClaimTemplate {tk[0]}/{tk[1]} does not exist"))
+            else:
+                errors.append(FieldError("Pod", key[0], key[1], f"spec.resourceClaims[{i}]",
+                                         "Required value: resourceClaimName or resourceClaimTemplateName"))
+        state = pod_state(pod)
+        group_name = pod.metadata.annotations.get(kai.PODGROUP_ANNOTATION, "")
+        group = (key[0], group_name) if group_name else None
+        pg = podgroups.get(group) if group else None
+        preemptibility = pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, "")
+        info = PodInfo(
+            key=key, raw=raw, pod=pod, state=state,
+            ours=pod.spec.scheduler_name == scheduler_name,
+            node_name=pod.spec.node_name,
+            queue=(pg[0].spec.queue if pg and pg[0].spec.queue else kai.pod_queue_name(pod.metadata.labels)),
+            group=group if group else ("", ""),
+            priority=priority,
+            preemptible=kai.is_preemptible(priority, preemptibility),
+            cpu_milli=cpu, memory=memory, other=reqs, gpu=demand,
+            claims=tuple(refs),
+            creation=pod.metadata.creation_timestamp or "",
+            held_gpus=_held_gpus(pod),
+        )
+        pods[key] = info
+        if group is not None:
+            group_members.setdefault(group, []).append(key)
+    if errors:
+        raise ValidationFailed(errors)
+
+    typed_claims: dict[Key, ResourceClaim] = {}
+    for ck, raw in claims.items():
+        typed_claims[ck] = decode(raw)
+
+    # groups
+    groups: dict[Key, GroupInfo] = {}
+    for key, info in pods.items():
+        if info.group == ("", ""):
+            groups[("pod", *key)] = GroupInfo(  # type: ignore[index]
+                key=key, kind="Pod", min_member=1, queue=info.queue, priority=info.priority,
+                preemptible=info.preemptible, creation=info.creation, pods=(key,),
+            )
+    for gk in set(group_members) | set(podgroups):
+        members = tuple(sorted(group_members.get(gk, [])))
+        pg_raw = podgroups.get(gk)
+        first = pods[members[0]] if members else None
+        if pg_raw is not None:
+            pg, raw = pg_raw
+            min_member = pg.spec.min_member if pg.spec.min_member else 1
+            queue = pg.spec.queue or (first.queue if first else kai.DEFAULT_QUEUE)
+            if pg.spec.priority_class_name:
+                prio = kai.resolve_priority(pg.spec.priority_class_name, classes_all)
+                if prio is None:
+                    errors.append(FieldError("PodGroup", gk[0], gk[1], "spec.priorityClassName",
+                                             f'Not found: "{pg.spec.priority_class_name}": no PriorityClass with this name'))
+                    continue
+            else:
+                prio = max((pods[m].priority for m in members), default=kai.DEFAULT_PODGROUP_PRIORITY)
+            preemptibility = pg.spec.preemptibility or (
+                first.pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, "") if first else "")
+            creation = pg.metadata.creation_timestamp or min((pods[m].creation for m in members), default="")
+            groups[gk] = GroupInfo(key=gk, kind="PodGroup", min_member=min_member, queue=queue, priority=prio,
+                                   preemptible=kai.is_preemptible(prio, preemptibility), creation=creation,
+                                   pods=members, raw=raw)
+        else:
+            # pods name a PodGroup that is not in the snapshot: schedule them as one group, minMember 1
+            assert first is not None
+            groups[gk] = GroupInfo(key=gk, kind="PodGroup", min_member=1, queue=first.queue,
+                                   priority=max(pods[m].priority for m in members), preemptible=first.preemptible,
+                                   creation=min(pods[m].creation for m in members), pods=members)
+    if errors:
+        raise ValidationFailed(errors)
+
+    mems = [n.gpu_memory_mib for n in nodes if n.gpu_memory_mib]
+    return Snapshot(
+        nodes=tuple(nodes),
+        pods=dict(sorted(pods.items())),
+        groups=dict(sorted(groups.items())),
+        tree=tree,
+        queues_raw=dict(sorted(queues_raw.items())),
+        priority_classes=classes_all,
+        classes=classes,
+        slices=tuple(slices),
+        claims=dict(sorted(claims.items())),
+        typed_claims=typed_claims,
+        generated_claims=frozenset(generated),
+        scheduler_name=scheduler_name,
+        min_gpu_memory_mib=min(mems) if mems else None,
+        topologies=tuple(msgspec.to_builtins(t) for t in topologies),
+    )
+
+
+def pod_affinity_selector(pod: Pod) -> Optional[NodeSelector]:
+    """``requiredDuringSchedulingIgnoredDuringExecution`` of the pod's node affinity, typed."""
+    aff = pod.spec.affinity or {}
+    na = aff.get("nodeAffinity") if isinstance(aff, dict) else None
+    req = na.get("requiredDuringSchedulingIgnoredDuringExecution") if isinstance(na, dict) else None
+    if not isinstance(req, dict):
+        return None
+    try:
+        return msgspec.convert(req, NodeSelector)
+    except msgspec.ValidationError:
+        return None
+
+
+__all__ += ["pod_affinity_selector", "PodClaimRef", "PENDING", "RUNNING", "RELEASING", "SUCCEEDED", "FAILED"]
