@@ -13,7 +13,7 @@ from gpuplane.scheduler.snapshot import build_snapshot
 
 def schedule(objects, rounds=1, config=None):
     snap = build_snapshot(m.schedule_objects(objects))
-    result = run_rounds(snap, rounds, config or SchedulerConfig())
+    result = run_rounds(snap, rounds, config or SchedulerConfig(), "2026-06-01T12:00:00Z")
     return result, result_objects(result)
 
 

@@ -18,6 +18,9 @@ from hypothesis import strategies as st
 from gpuplane.scheduler import manifests as m
 from gpuplane.scheduler.config import SchedulerConfig
 from gpuplane.scheduler.cycle import run_rounds
+
+# A fixed clock: eviction timestamps must not depend on when the test runs.
+NOW = "2026-06-01T12:00:00Z"
 from gpuplane.scheduler.output import result_objects
 from gpuplane.scheduler.snapshot import build_snapshot
 
@@ -93,8 +96,8 @@ def test_invariants(case):
     objs, nodes, limits, groups, rounds, strategy = case
     config = SchedulerConfig(gpu_strategy=strategy, cpu_strategy=strategy)
     snap = build_snapshot(m.schedule_objects(objs))
-    out = result_objects(run_rounds(snap, rounds, config))
-    assert json.dumps(out) == json.dumps(result_objects(run_rounds(snap, rounds, config)))
+    out = result_objects(run_rounds(snap, rounds, config, NOW))
+    assert json.dumps(out) == json.dumps(result_objects(run_rounds(snap, rounds, config, NOW)))
     pods = [o for o in out if o["kind"] == "Pod"]
     assert len(pods) == sum(1 for o in objs if o["kind"] == "Pod")
     node_gpus = {name: gpus for name, gpus, _ in nodes}
@@ -152,8 +155,8 @@ def test_output_is_a_valid_snapshot_and_a_fixed_point(case):
     Running with their GPUs recorded in ``gpuplane.io/gpus``, and nothing moves."""
     objs, _, _, _, _, strategy = case
     config = SchedulerConfig(gpu_strategy=strategy)
-    first = result_objects(run_rounds(build_snapshot(m.schedule_objects(objs)), 1, config))
+    first = result_objects(run_rounds(build_snapshot(m.schedule_objects(objs)), 1, config, NOW))
     rest = [o for o in objs if o["kind"] not in ("Pod", "ResourceClaim", "PodGroup", "Queue")]
-    again = result_objects(run_rounds(build_snapshot(m.schedule_objects(rest + first)), 1, config))
-    two = result_objects(run_rounds(build_snapshot(m.schedule_objects(objs)), 2, config))
+    again = result_objects(run_rounds(build_snapshot(m.schedule_objects(rest + first)), 1, config, NOW))
+    two = result_objects(run_rounds(build_snapshot(m.schedule_objects(objs)), 2, config, NOW))
     assert json.dumps(again, sort_keys=True) == json.dumps(two, sort_keys=True)

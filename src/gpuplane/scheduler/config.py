@@ -4,7 +4,8 @@ Field names follow KAI's ``SchedulingShard`` spec (``kai.scheduler/v1``) where o
 file holds either the spec fields at the top level, or a whole ``SchedulingShard`` object
 (``apiVersion``/``kind``/``metadata``/``spec``). Unknown fields are an error naming the field.
 
-Used today: ``placementStrategy.{gpu,cpu}`` (``binpack`` | ``spread``, default ``binpack``),
+Used today: ``placementStrategy.{gpu,cpu}`` (``binpack`` | ``spread``, default ``binpack``; ``gpu``
+also takes ``fgd``, fragmentation gradient descent, see ``placement.py``),
 ``kValue`` (fair-share k, default 1), ``queueDepthPerAction.allocate`` (jobs tried per queue
 per round) and ``actions.<name>.enabled``. Accepted and checked for type but not used yet:
 ``args``, ``minRuntime``, ``partitionLabelValue``, ``plugins``, ``usageDBConfig``,
@@ -22,6 +23,7 @@ __all__ = ["SchedulerConfig", "ConfigError", "load_config", "parse_config", "ACT
 
 ACTIONS = ("allocate", "consolidation", "reclaim", "preempt", "stalegangeviction")
 STRATEGIES = ("binpack", "spread")
+GPU_STRATEGIES = ("binpack", "spread", "fgd")
 
 
 class ConfigError(ValueError):
@@ -77,8 +79,9 @@ def parse_config(doc: Any) -> SchedulerConfig:
     strategies = {}
     for r in ("gpu", "cpu"):
         v = ps.get(r, "binpack")
-        if v not in STRATEGIES:
-            raise ConfigError(f"{prefix}placementStrategy.{r}: unsupported value {v!r} (binpack or spread)")
+        allowed = GPU_STRATEGIES if r == "gpu" else STRATEGIES
+        if v not in allowed:
+            raise ConfigError(f"{prefix}placementStrategy.{r}: unsupported value {v!r} ({', '.join(allowed[:-1])} or {allowed[-1]})")
         strategies[r] = v
 
     k = doc.get("kValue", 1.0)

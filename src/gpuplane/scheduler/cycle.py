@@ -2,9 +2,20 @@
 
 ``run_rounds(snapshot, rounds, config, now)`` runs ``rounds`` scheduling cycles. Each cycle
 runs KAI's actions in KAI's order: **allocate**, consolidation, reclaim, preempt,
-stale-gang eviction. Only allocate is implemented so far; the other four are stubs that do
-nothing (TODO: consolidation, reclaim, preempt, stalegangeviction). Between rounds, pods bound
-in a round are Running (they keep their placement and count as allocated).
+stale-gang eviction. Allocate is below; consolidation (conservative), reclaim, preempt and
+stale-gang eviction are in :mod:`gpuplane.scheduler.actions`. Jobs nominated by those actions
+are allocated first in the next round.
+
+Rounds (the contract's semantics, and KAI's multi-round test harness): pods bound in a round
+are Running from the next round on (they keep their placement and count as allocated). A pod
+evicted in a round is Releasing for the rest of it: it keeps its node resources (nothing else
+may use them) while its queue's allocation, as the actions see it, no longer counts it. Between
+rounds, evicted pods are deleted and come back as new Pending pods with the same name (what the
+snapshot said they held is gone). The job an eviction was for is nominated on the node(s) that
+free up (``status.nominatedNodeName``) and counts for its queue in the rest of the round; in
+later rounds allocate places it, preferring the nominated node. ``now`` (RFC3339, default the
+wall clock) is the time for durations (preemption delay, min-runtime, stale-gang grace) and
+for ``metadata.deletionTimestamp`` of pods evicted in the last round.
 
 Allocate (KAI's ``actions/allocate`` with the proportion, priority, gpupack/gpuspread,
 gpusharingorder, resourcetype and nodeplacement plugins):
@@ -25,13 +36,14 @@ gpusharingorder, resourcetype and nodeplacement plugins):
    are filtered (static filters, pods, cpu, memory, extended resources, GPUs, DRA claims) and
    the best node by :func:`~gpuplane.scheduler.placement.node_score` is taken.
 
-Everything is deterministic: inputs are sorted, ties broken by name; no clock is read
-(``now`` is only passed through, for the time-based actions still to come).
+Everything is deterministic: inputs are sorted, ties broken by name; the clock is read only
+when ``now`` is not given.
 """
 
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional
@@ -46,11 +58,11 @@ from ..dra.nodeselect import NodeSelectorError, selector_matches
 from .config import SchedulerConfig
 from .fairshare import compute_fair_shares
 from .gpus import choose_gpus, gpu_index, per_device_share
-from .placement import node_score, static_filter
+from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
 
-__all__ = ["Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
+__all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
 
 ACTION_ORDER = ("allocate", "consolidation", "reclaim", "preempt", "stalegangeviction")
 MB = 10**6
@@ -65,6 +77,20 @@ GANG_SHORT = "GangShortfall"
 CLAIM_MISSING = "ResourceClaimNotFound"
 DRA_ERROR = "ResourceClaimError"
 NO_NODES = "NoNodes"
+
+
+def parse_time(text: Optional[str]) -> Optional[float]:
+    """RFC3339 time to POSIX seconds; ``None`` when absent or invalid."""
+    if not text or not isinstance(text, str):
+        return None
+    t = text.strip()
+    try:
+        d = datetime.fromisoformat(t[:-1] + "+00:00" if t.endswith(("Z", "z")) else t)
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    return d.timestamp()
 
 
 def format_amount(resource: str, value: Fraction | float) -> str:
@@ -143,6 +169,11 @@ class ScheduleResult:
     fair_share: dict[str, dict[str, float]]
     claim_allocations: dict[Key, dict[str, Any]]
     claim_reserved: dict[Key, list[Key]]
+    evicted: dict[Key, str] = field(default_factory=dict)  # evicted in the last round (Releasing), by node
+    recreated: frozenset[Key] = frozenset()  # evicted in an earlier round: deleted, back as new Pending pods
+    nominated: dict[Key, str] = field(default_factory=dict)  # pending pods waiting for releasing resources
+    evictions: list[dict[str, Any]] = field(default_factory=list)  # every eviction of the run, in order
+    evicted_at: str = ""  # the time used for deletionTimestamp (``now``, or the wall clock)
 
 
 def _zero() -> dict[str, Fraction]:
@@ -171,10 +202,11 @@ def _bytes(value: Fraction) -> str:
 class _Cluster:
     """The mutable state of a run: free resources, GPU use, DRA allocations, queue usage."""
 
-    def __init__(self, snap: Snapshot, config: SchedulerConfig) -> None:
+    def __init__(self, snap: Snapshot, config: SchedulerConfig, now: Optional[str] = None) -> None:
         self.snap = snap
         self.config = config
         self.strategies = {"gpu": config.gpu_strategy, "cpu": config.cpu_strategy}
+        self.frag = FragScorer.from_snapshot(snap) if config.gpu_strategy == "fgd" else None
         self.features = Features()
         self.nodes: dict[str, _NodeState] = {
             n.name: _NodeState(n.cpu_milli, n.memory, n.max_pods, dict(n.other), [Fraction(0)] * n.gpus, Fraction(n.gpus))
@@ -193,6 +225,18 @@ class _Cluster:
         self.reasons: dict[Key, PendingReason] = {}
         self.group_reasons: dict[Any, PendingReason] = {}
         self.round = 0
+        self.now = now if now is not None else datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.now_s = parse_time(self.now) or 0.0
+        self.held_gpu: dict[Key, tuple[list[int], Fraction]] = {}
+        self.evicted: dict[Key, str] = {}  # evicted this round: still holds its node resources
+        self.released: set[Key] = set()  # evicted in an earlier round: deleted and recreated as Pending
+        self.nominated: dict[Key, str] = {}
+        self.nominated_round: dict[Key, int] = {}
+        self.group_evicted_at: dict[Any, float] = {}
+        self.releasing_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
+        self.pipelined_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
+        self.evictions: list[dict[str, Any]] = []
+        self.jobs: dict[str, list[GroupInfo]] = {}
         self._account_running()
 
     # --- accounting ----------------------------------------------------------------------
@@ -260,9 +304,11 @@ class _Cluster:
         if not named:
             order = sorted(range(len(ns.gpu_used)), key=lambda i: (ns.gpu_used[i] + share > 1, i))
             named = order[:count]
-        for i in named[:count] if len(named) >= count else named:
+        used = named[:count] if len(named) >= count else named
+        for i in used:
             ns.gpu_used[i] += share
             ns.gpu_free -= share
+        self.held_gpu[pod.key] = (list(used), share)
 
     # --- queue checks --------------------------------------------------------------------
 
@@ -324,6 +370,8 @@ class _Cluster:
             if pod.gpu.whole and ns.gpu_free < pod.gpu.whole:
                 return f"fewer than {pod.gpu.whole} free GPUs", None
             chosen, share, why = choose_gpus(ns.gpu_used, pod.gpu, info.gpu_memory_mib, self.strategies["gpu"])
+            if chosen is not None and self.frag is not None and pod.gpu.is_shared:
+                chosen = self.frag.choose_gpus(info, pod, ns.gpu_used, ns.cpu) or chosen
             if chosen is None:
                 return why, None
             indices = chosen
@@ -387,7 +435,10 @@ class _Cluster:
             ns = self.nodes[info.name]
             gpu_free = ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share
             partial = bool(pod.gpu.is_shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
-            key = node_score(info, pod, self.strategies, gpu_free, ns.cpu - pod.cpu_milli, partial, uses_gpu)
+            inc = (self.frag.increase(info, pod, ns.gpu_used, ns.cpu, placement.gpu_indices, placement.gpu_share)
+                   if self.frag is not None and ns.gpu_used else None)
+            key = (0 if self.nominated.get(pod.key) == info.name else 1,
+                   node_score(info, pod, self.strategies, gpu_free, ns.cpu - pod.cpu_milli, partial, uses_gpu, inc))
             if best is None or key < best[0]:
                 best = (key, placement)
         if best is None:
@@ -422,6 +473,7 @@ class _Cluster:
                     self.claim_reserved[ref.claim].append(pod.key)
         self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, +1)
         self.placements[pod.key] = p
+        self.released.discard(pod.key)
 
     def undo(self, p: Placement, pod: PodInfo) -> None:
         ns = self.nodes[p.node]
@@ -442,6 +494,8 @@ class _Cluster:
                     del self.claim_reserved[ref.claim]
         self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, -1)
         del self.placements[pod.key]
+        if pod.state != PENDING:
+            self.released.add(pod.key)  # a recreated pod: what the snapshot says it held is gone
 
     def _dra_checkpoint(self) -> AllocatedState:
         return self.allocator.checkpoint()
@@ -453,14 +507,14 @@ class _Cluster:
 
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
         out = [self.snap.pods[k] for k in group.pods]
-        out = [p for p in out if p.ours and p.state == PENDING and p.key not in self.placements]
+        out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
         return sorted(out, key=lambda p: (p.creation, p.key))
 
     def active_count(self, group: GroupInfo) -> int:
         n = 0
         for k in group.pods:
             p = self.snap.pods[k]
-            if (p.state in (RUNNING, RELEASING) and p.node_name) or k in self.placements:
+            if self.is_active(p):
                 n += 1
         return n
 
@@ -614,6 +668,7 @@ class _Cluster:
         return jobs
 
     def begin_round(self) -> None:
+        self.finish_evictions()
         self.reasons = {}
         self.group_reasons = {}
         self.jobs = self.collect_jobs()
@@ -621,6 +676,12 @@ class _Cluster:
 
     def allocate(self) -> None:
         jobs = {q: list(gs) for q, gs in self.jobs.items()}
+        # jobs nominated by reclaim/preempt/consolidation go first: the resources their victims
+        # released are theirs (otherwise the victims, recreated, could take them back: a loop)
+        nominated = [g for gs in jobs.values() for g in gs if any(p.key in self.nominated for p in self.pending_pods(g))]
+        for group in sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key)):
+            jobs[group.queue].remove(group)
+            self.allocate_group(group)
         depth = self.config.queue_depth.get("allocate")
         tried: dict[str, int] = {}
         while True:
@@ -636,26 +697,131 @@ class _Cluster:
                 jobs[q] = []
             self.allocate_group(group)
 
-    # TODO(consolidation, reclaim, preempt, stalegangeviction): not implemented yet; these
-    # stubs keep KAI's action order so that the rounds already have their final shape.
+    # --- eviction state (used by the actions in :mod:`gpuplane.scheduler.actions`) ----------
+
+    def holds(self, pod: PodInfo) -> bool:
+        """The pod holds node resources now (Running, Releasing, bound in this run, or evicted this round)."""
+        if pod.key in self.placements:
+            return True
+        return pod.holds_resources and pod.node_name in self.nodes and pod.key not in self.released
+
+    def is_active(self, pod: PodInfo) -> bool:
+        """Holds resources and is not being evicted in this round."""
+        if pod.key in self.evicted:
+            return False
+        if pod.key in self.placements:
+            return True
+        return pod.state in (RUNNING, RELEASING) and bool(pod.node_name) and pod.key not in self.released
+
+    def node_of(self, pod: PodInfo) -> str:
+        p = self.placements.get(pod.key)
+        return p.node if p is not None else pod.node_name
+
+    def held_charge(self, pod: PodInfo) -> dict[str, Fraction]:
+        p = self.placements.get(pod.key)
+        return p.charge if p is not None else self.charge_for(pod, self.node_info.get(pod.node_name))
+
+    def release(self, pod: PodInfo) -> Any:
+        """Free what a pod holds (node and queue); returns a token for :meth:`rehold`."""
+        p = self.placements.get(pod.key)
+        if p is not None:
+            self.undo(p, pod)
+            if pod.state != PENDING:
+                self.released.add(pod.key)
+            return p
+        ns = self.nodes[pod.node_name]
+        ns.cpu += pod.cpu_milli
+        ns.memory += pod.memory
+        ns.pods += 1
+        for r, v in pod.other.items():
+            ns.other[r] = ns.other.get(r, Fraction(0)) + v
+        indices, share = self.held_gpu.get(pod.key, ([], Fraction(0)))
+        for i in indices:
+            ns.gpu_used[i] -= share
+            ns.gpu_free += share
+        group = self._group_of(pod)
+        self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, -1)
+        self.released.add(pod.key)
+        return None
+
+    def rehold(self, pod: PodInfo, token: Any) -> None:
+        if token is not None:
+            self.apply(token, pod)
+            return
+        self.released.discard(pod.key)
+        ns = self.nodes[pod.node_name]
+        ns.cpu -= pod.cpu_milli
+        ns.memory -= pod.memory
+        ns.pods -= 1
+        for r, v in pod.other.items():
+            ns.other[r] = ns.other.get(r, Fraction(0)) - v
+        indices, share = self.held_gpu.get(pod.key, ([], Fraction(0)))
+        for i in indices:
+            ns.gpu_used[i] += share
+            ns.gpu_free -= share
+        group = self._group_of(pod)
+        self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, +1)
+
+    def _add_chain(self, table: dict[str, dict[str, Fraction]], queue: str, charge: dict[str, Fraction], sign: int) -> None:
+        if queue not in self.snap.tree:
+            return
+        for q in [queue] + self.snap.tree.ancestors(queue):
+            for r in RESOURCES:
+                table[q][r] += sign * charge[r]
+
+    def evict(self, pod: PodInfo, action: str, message: str) -> None:
+        """Mark a pod evicted in this round: it is Releasing until the round ends."""
+        group = self._group_of(pod)
+        self.evicted[pod.key] = self.node_of(pod)
+        self._add_chain(self.releasing_q, group.queue, self.held_charge(pod), +1)
+        self.group_evicted_at[group.key if group.kind == "PodGroup" else ("pod", *pod.key)] = self.now_s
+        self.evictions.append({"round": self.round, "action": action, "pod": pod.ref,
+                               "node": self.evicted[pod.key], "message": message})
+
+    def nominate(self, pod: PodInfo, group: GroupInfo, node: str, charge: dict[str, Fraction], message: str) -> None:
+        self.nominated[pod.key] = node
+        self.nominated_round[pod.key] = self.round
+        self._add_chain(self.pipelined_q, group.queue, charge, +1)
+        self.reasons[pod.key] = PendingReason("Pipelined", message, queue=group.queue)
+
+    def finish_evictions(self) -> None:
+        """Between rounds: pods evicted in the round are deleted and come back as Pending pods."""
+        for key in sorted(self.evicted):
+            pod = self.snap.pods[key]
+            self.release(pod)
+        self.evicted = {}
+        self.releasing_q = {q: _zero() for q in self.snap.tree}
+        self.pipelined_q = {q: _zero() for q in self.snap.tree}
+        for key in [k for k in self.nominated if k in self.placements]:
+            del self.nominated[key]
+
+    def eff_alloc(self, q: str) -> dict[str, Fraction]:
+        """Queue allocation as the actions see it: minus pods being evicted, plus nominated pods."""
+        return {r: self.alloc[q][r] - self.releasing_q[q][r] + self.pipelined_q[q][r] for r in RESOURCES}
+
+    # KAI's other actions live in gpuplane.scheduler.actions
     def consolidation(self) -> None:
-        """Stub: moves preemptible running jobs to make room (not implemented)."""
+        from . import actions
+        actions.consolidation(self)
 
     def reclaim(self) -> None:
-        """Stub: takes resources back from queues over their fair share (not implemented)."""
+        from . import actions
+        actions.reclaim(self)
 
     def preempt(self) -> None:
-        """Stub: evicts lower-priority preemptible jobs in the same queue (not implemented)."""
+        from . import actions
+        actions.preempt(self)
 
     def stalegangeviction(self) -> None:
-        """Stub: evicts gangs below minMember after their grace period (not implemented)."""
+        from . import actions
+        actions.stale_gang_eviction(self)
 
 
 def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerConfig] = None,
                now: Optional[str] = None) -> ScheduleResult:
     """Run ``rounds`` scheduling cycles; see the module docstring."""
     config = config or SchedulerConfig()
-    cluster = _Cluster(snapshot, config)
+    cluster = _Cluster(snapshot, config, now)
     for r in range(max(0, rounds)):
         cluster.round = r + 1
         cluster.begin_round()
@@ -677,5 +843,10 @@ def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerCo
         fair_share=cluster.fair,
         claim_allocations=dict(cluster.claim_alloc),
         claim_reserved=dict(cluster.claim_reserved),
+        evicted=dict(sorted(cluster.evicted.items())),
+        recreated=frozenset(k for k in cluster.released if k not in cluster.placements),
+        nominated={k: v for k, v in sorted(cluster.nominated.items()) if k not in cluster.placements},
+        evictions=list(cluster.evictions),
+        evicted_at=cluster.now,
     )
 

@@ -9,6 +9,10 @@ user can read top-down:
 2. the gang: minMember, running, pending, how many could be placed, how many short;
 3. the nodes: on how many nodes each filter failed.
 
+A pod nominated by reclaim or preempt (waiting for victims to release their resources) has
+the reason code ``Pipelined`` and ``nominatedNodeName``; a pod evicted in an earlier round is
+pending again (recreated) and is explained like any other.
+
 :func:`format_explanation` prints it as text; the dict form is for ``-o json``.
 """
 
@@ -81,7 +85,10 @@ def explain_pod(result: ScheduleResult, ref: str) -> dict[str, Any]:
     placement = result.placements.get(key)
     if placement is not None:
         raise ExplainError(f"pod {name} is not pending: it was scheduled to node {placement.node}")
-    if info.state != "Pending":
+    if key in result.evicted:
+        raise ExplainError(f"pod {name} is not pending: it was evicted in the last round and is Releasing on node "
+                           f"{result.evicted[key]}")
+    if info.state != "Pending" and key not in result.recreated:
         where = f" on node {info.node_name}" if info.node_name else ""
         raise ExplainError(f"pod {name} is not pending: it is {info.state}{where}")
     if not info.ours:
@@ -112,6 +119,7 @@ def explain_pod(result: ScheduleResult, ref: str) -> dict[str, Any]:
         "reason": reason.to_dict(),
         "chain": chain,
         "message": reason.message,
+        **({"nominatedNodeName": result.nominated[key]} if key in result.nominated else {}),
     }
 
 

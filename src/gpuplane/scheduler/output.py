@@ -7,6 +7,11 @@ Per the contract (``shared/spec/cli-contracts.md``):
   comma-separated and sorted: DRA device names and ``gpu-<index>``; absent for a pod with no GPU);
 - a pod of this scheduler still pending: ``status.phase: Pending`` and condition
   ``PodScheduled: False``, reason ``Unschedulable``, with the reason in words;
+- a pod evicted in the last round (reclaim, preempt, consolidation, stale-gang eviction):
+  ``metadata.deletionTimestamp`` set to ``now`` (Releasing), everything else as before;
+- a pod evicted in an earlier round: recreated by its controller, so a Pending pod again (no
+  ``spec.nodeName``, no ``gpuplane.io/gpus``, a fresh status);
+- a pending pod waiting for resources that victims are releasing: ``status.nominatedNodeName``;
 - other pods as they came in (a template claim's pod also gets ``status.resourceClaimStatuses``);
 - ResourceClaims (those generated from templates included) with the new ``status.allocation``
   and ``status.reservedFor``;
@@ -75,6 +80,16 @@ def _pods(result: ScheduleResult) -> list[dict[str, Any]]:
             if extra:
                 st["resourceClaimStatuses"] = list(st.get("resourceClaimStatuses") or []) + extra
         placement = result.placements.get(key)
+        if key in result.recreated and placement is None:
+            # evicted in an earlier round: deleted and recreated by its controller as a new Pending pod
+            obj.get("spec", {}).pop("nodeName", None)
+            meta.pop("deletionTimestamp", None)
+            annotations = meta.get("annotations")
+            if isinstance(annotations, dict):
+                annotations.pop(GPUS_ANNOTATION, None)
+                if not annotations:
+                    meta.pop("annotations", None)
+            obj["status"] = {"phase": "Pending"}
         if placement is not None:
             obj.setdefault("spec", {})["nodeName"] = placement.node
             st = _status(obj)
@@ -93,6 +108,10 @@ def _pods(result: ScheduleResult) -> list[dict[str, Any]]:
             st["phase"] = "Pending"
             _set_condition(st, {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                 "message": reason.message})
+        if placement is None and key in result.nominated:
+            _status(obj)["nominatedNodeName"] = result.nominated[key]
+        if key in result.evicted:
+            meta["deletionTimestamp"] = result.now or result.evicted_at
         out.append(obj)
     return out
 

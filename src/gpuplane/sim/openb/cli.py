@@ -49,7 +49,7 @@ def render_table(r: Result) -> str:
 @click.option("--pods", "pods_csv", required=True, metavar="POD_CSV",
               help="Pod list, e.g. shared/traces/openb/openb_pod_list_default.csv.")
 @click.option("--policy", type=click.Choice(POLICIES), default="default", show_default=True,
-              help="Scoring policy (`default` is the scheduler's own default scoring; for now FGD).")
+              help="Scoring policy (`default` runs the gpuplane scheduler's own GPU scoring, strategy fgd).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Shuffle/sampling/tie-break seed.")
 @click.option("--tune", type=float, default=1.3, show_default=True,
               help="Arrived GPU demand at the end, as a multiple of cluster GPU capacity.")

@@ -21,6 +21,8 @@ artifact behind the published figures), re-implemented here:
   GPUs in index order.
 * fragmentation (``frag.go``): target workload M = the trace's pod shapes (CPU, GPU milli, GPU count,
   GPU model) by popularity, the top ones covering 95% of pods, CPU-only pods included.
+  The measure is :mod:`gpuplane.scheduler.fragmentation` (shared with the scheduler's ``fgd`` GPU
+  strategy); ``default`` runs the scheduler's own scoring (:class:`SchedulerDefaultPolicy`).
 
 Speed: per pod shape, node scores are kept in integer buckets and recomputed lazily only for the
 nodes that changed since that shape was last seen; fragmentation and FGD scores are memoised on the
@@ -29,13 +31,15 @@ node state (model, CPU left, sorted GPU milli left).
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence
 
+from gpuplane.scheduler.fragmentation import FragModel, TypicalPod, sigmoid_score, typical_pods
+from gpuplane.scheduler.fragmentation import frag_increase
+from gpuplane.scheduler.placement import DEFAULT_GPU_STRATEGY, cpu_placement_key, fgd_best_gpus, gpu_placement_key
 from gpuplane.sim.openb.trace import MILLI, Node, Pod
 
 MAX_SPEC_CPU = 128000  # milli-CPU, normaliser used by BestFit/DotProd (open-gpu-share utils/const.go)
@@ -43,104 +47,18 @@ MAX_SPEC_GPU = 8000  # milli-GPU
 MAX_NODE_SCORE = 100
 
 POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd", "default")
-# `default` is the scheduler's own default scoring; until the scheduler issue lands it is FGD.
-DEFAULT_POLICY_IMPL = "fgd"
+# `default` is the scheduler's own GPU scoring (gpuplane.scheduler.placement, strategy fgd).
+DEFAULT_POLICY_IMPL = "default"
 
 ALLOC_LEVELS = (90, 100, 110, 130)
 FRAG_LEVELS = (90, 100, 130)
 
 
 # --------------------------------------------------------------------------- target workload
+# The fragmentation measure lives in the scheduler (gpuplane.scheduler.fragmentation), shared with
+# its `fgd` GPU placement strategy; re-exported here under the names this module always had.
 
-@dataclass(frozen=True, slots=True)
-class TypicalPod:
-    cpu_milli: int
-    gpu_milli: int
-    num_gpu: int
-    gpu_spec: str
-    count: int
-    p: float  # popularity, sums to 1 over the returned list
-
-
-def typical_pods(pods: Iterable[Pod], threshold_pct: float = 95.0, step: int = 1,
-                 include_cpu_pods: bool = True) -> list[TypicalPod]:
-    """The target workload M: pod shapes by decreasing count, cut where they cover
-    ``threshold_pct`` % of pods, popularity renormalised (``GetTypicalPods``; the artifact runs
-    with threshold 95, step 1, CPU-only pods included)."""
-    counts: dict[tuple[int, int, int, str], int] = {}
-    total = 0
-    for pod in pods:
-        if not include_cpu_pods and pod.num_gpu == 0:
-            continue
-        key = (pod.cpu_milli, pod.gpu_milli, pod.num_gpu, pod.gpu_spec)
-        counts[key] = counts.get(key, 0) + 1
-        total += 1
-    if not total:
-        return []
-    # Decreasing count; equal counts by decreasing (cpu, milli, num, model) as the Go sort does.
-    ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
-    expected = threshold_pct * total / 100.0
-    cum, i, take = 0, 0, 0
-    while cum < expected and i < len(ordered):
-        take += max(1, step)
-        while i < take and i < len(ordered):
-            cum += ordered[i][1]
-            i += 1
-    denom = total if i >= len(ordered) else cum
-    return [TypicalPod(k[0], k[1], k[2], k[3], c, c / denom) for k, c in ordered[:i]]
-
-
-class FragModel:
-    """F_n(M) of FGD (``NodeGpuShareFragAmountScore``): for each target pod shape m with weight
-    p_m, the node's idle GPU milli if m cannot run there (lacks CPU or GPU, wrong model, or m is
-    CPU-only), otherwise the idle milli on GPUs with less free than m needs per GPU."""
-
-    def __init__(self, typical: Sequence[TypicalPod]) -> None:
-        self.typical = list(typical)
-        self._per_model: dict[str, tuple[float, tuple[tuple[float, int, int, int], ...]]] = {}
-        self._memo: dict[tuple[str, int, tuple[int, ...]], float] = {}
-
-    def _model(self, model: str) -> tuple[float, tuple[tuple[float, int, int, int], ...]]:
-        entry = self._per_model.get(model)
-        if entry is None:
-            const = 0.0
-            items = []
-            for t in self.typical:
-                allowed = [m for m in t.gpu_spec.split("|") if m]
-                accessible = not allowed or (bool(model) and model in allowed)
-                if t.gpu_milli == 0 or not accessible:
-                    const += t.p
-                else:
-                    items.append((t.p, t.cpu_milli, t.gpu_milli, t.num_gpu))
-            entry = (const, tuple(items))
-            self._per_model[model] = entry
-        return entry
-
-    def frag(self, key: tuple[str, int, tuple[int, ...]]) -> float:
-        """key = (model, CPU milli left, GPU milli left sorted ascending)."""
-        f = self._memo.get(key)
-        if f is not None:
-            return f
-        model, cpu_left, gpus = key
-        total = sum(gpus)
-        f = 0.0
-        if total:
-            const, items = self._model(model)
-            f = const * total
-            for p, cpu, milli, num in items:
-                if cpu_left >= cpu:
-                    j = bisect_left(gpus, milli)  # gpus[j:] have >= milli free
-                    if len(gpus) - j >= num:
-                        f += p * sum(gpus[:j])
-                        continue
-                f += p * total
-        self._memo[key] = f
-        return f
-
-
-def _sigmoid_score(delta_frag_decrease: float) -> int:
-    # score = sigmoid((F_before - F_after) / 1000) * 100, truncated as in fgd_score.go
-    return int(1.0 / (1.0 + math.exp(-delta_frag_decrease / 1000.0)) * MAX_NODE_SCORE)
+_sigmoid_score = sigmoid_score
 
 
 # --------------------------------------------------------------------------- cluster state
@@ -398,8 +316,63 @@ class FGDPolicy(Policy):
         return [best_i]
 
 
+def _negate(key) -> tuple:
+    """A smallest-best key of numbers (nested tuples flattened) as a largest-best one."""
+    out: list = []
+    for v in key:
+        if isinstance(v, tuple):
+            out.extend(_negate(v))
+        else:
+            out.append(-v)
+    return tuple(out)
+
+
+class SchedulerDefaultPolicy(Policy):
+    """``default``: the gpuplane scheduler's own GPU node scoring
+    (:func:`gpuplane.scheduler.placement.gpu_placement_key` with ``DEFAULT_GPU_STRATEGY``, FGD
+    increase from :func:`~gpuplane.scheduler.placement.fgd_best_gpus`), behind KAI's
+    gpusharingorder band (a sharing pod prefers a node where it lands on a partly used GPU)
+    when ``SHARING_BAND`` is set. The scheduler's key is smallest-best and exact (no sigmoid,
+    no integer truncation); here it is negated so that the largest score wins, and remaining
+    ties go to the run's fixed random node order as for the other policies (the scheduler
+    itself breaks them by node name)."""
+    name = "default"
+    SHARING_BAND = True
+
+    def _best(self, n: int, s: Shape) -> Optional[tuple[float, list[int]]]:
+        return fgd_best_gpus(self.frag, self.c.key[n], s.cpu, s.milli, s.num, s.shared)
+
+    def score(self, n: int, s: Shape):  # type: ignore[override]
+        c = self.c
+        key = c.key[n]
+        if s.total_milli == 0:  # CPU-only pod (all OpenB nodes have GPUs)
+            inc = frag_increase(self.frag, key, s.cpu, (), 0)
+            place = cpu_placement_key("binpack", c.cpu_left[n] - s.cpu, c.cpu_cap[n], DEFAULT_GPU_STRATEGY, inc)
+            return _negate((1, 1, place))
+        found = self._best(n, s)
+        if found is None:
+            return None
+        inc, taken = found
+        partial = s.shared and any(v < MILLI for v in taken)
+        band = 0 if (partial or not self.SHARING_BAND) else 1
+        place = gpu_placement_key(DEFAULT_GPU_STRATEGY, c.gpu_left_total[n] - s.total_milli, c.ngpu[n] * MILLI, inc)
+        return _negate((band, 0, place))
+
+    def pick_gpus(self, n: int, s: Shape) -> list[int]:
+        if s.total_milli == 0:
+            return []
+        found = self._best(n, s)
+        assert found is not None
+        g = self.c.gpus[n]
+        out: list[int] = []
+        for v in found[1]:
+            out.append(next(i for i, f in enumerate(g) if f == v and i not in out))
+        return sorted(out)
+
+
 POLICY_CLASSES: dict[str, type[Policy]] = {
-    cls.name: cls for cls in (RandomPolicy, DotProdPolicy, ClusteringPolicy, PackingPolicy, BestFitPolicy, FGDPolicy)
+    cls.name: cls for cls in (RandomPolicy, DotProdPolicy, ClusteringPolicy, PackingPolicy, BestFitPolicy, FGDPolicy,
+                              SchedulerDefaultPolicy)
 }
 
 

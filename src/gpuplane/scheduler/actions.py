@@ -1,0 +1,575 @@
+"""KAI's evicting actions: reclaim, preempt, stale-gang eviction (and the consolidation stub).
+
+They run after allocate in every round (:func:`gpuplane.scheduler.cycle.run_rounds`), on the
+round's mutable state (``cycle._Cluster``). An eviction does not free anything in the round
+itself: the victim is Releasing (its ``metadata.deletionTimestamp`` is set in the output if
+this is the last round) and keeps its node resources until the round ends; then it is deleted
+and comes back as a new Pending pod with the same name. The job that caused the eviction is
+*nominated*: its pods get ``status.nominatedNodeName`` (the node that frees up) and are
+placed by allocate in a later round, which prefers the nominated node.
+
+Common rules (KAI: ``actions/common/solvers``, ``plugins/proportion``, ``plugins/minruntime``):
+
+- Victims are whole jobs (gangs): every active pod of a PodGroup, or a lone pod. Only
+  preemptible jobs of this scheduler are victims; non-preemptible jobs, pods of other
+  schedulers, jobs bound in the current round (still "binding"), jobs already Releasing in
+  the input, and jobs with DRA ResourceClaims (a known gap) never are.
+- Victim order: the reversed job order — lower priority first, then younger (later
+  creationTimestamp), then name; for reclaim, queues most over their fair share first.
+- Search: victims are added one job at a time until the pending job's missing gang members
+  (``minMember`` minus running, at least one pod) fit with the victims' resources freed (a
+  simulation; skipped while a count of whole free GPUs per node shows it cannot fit; at most
+  64 simulations per job and action); then victims on nodes the job does not use, and then
+  any other victim not needed (last added first), are dropped, so no job is evicted for nothing.
+- A pending job may only trigger evictions after its ``preemptionDelay`` (PodGroup
+  ``spec.preemptionDelay`` or annotation ``kai.scheduler/preemption-delay`` on the PodGroup or
+  the pod), counted from the later of its creation, its PodGroup annotation
+  ``kai.scheduler/last-eviction-timestamp`` and its last eviction in this run.
+- Min-runtime: a victim that started less than ``preemptMinRuntime`` (preempt; resolved from
+  the victim's queue upward) or ``reclaimMinRuntime`` (reclaim; resolved from the victim's
+  ancestor just below the lowest common ancestor with the reclaimer, upward) ago is
+  protected. The start is the PodGroup annotation ``kai.scheduler/last-start-timestamp``, else
+  the latest ``status.startTime`` (else ``creationTimestamp``) of its running pods; pods bound
+  in this run started "now". Times are measured against ``--now``.
+
+Reclaim (KAI ``actions/reclaim`` + proportion ``reclaimable``): a pending job of leaf queue Q
+may reclaim when ``allocated(Q) + request(job) <= fairShare(Q)`` in every resource (``allocated``
+here excludes pods being evicted and includes jobs already nominated this round). Victims are in
+other queues. With the leveled queues R (reclaimer side) and V (victim side) — the ancestors
+just below their lowest common ancestor — each victim must satisfy one strategy on the reclaimed
+resources (GPU when the job wants GPUs, else the resources it requests):
+
+- MaintainFairShare: V's allocation after removing the victims stays >= its fair share;
+- GuaranteeDeservedQuota: R + request fits under R's quota (deserved), and V's remaining
+  allocation stays above V's quota in some reclaimed resource.
+
+Post-check (``reclaimingQueuesRemainWithinBoundaries``): for each V that loses resources and
+each reclaimed resource, ``ratio(R with the request) <= 1`` or ``fairShare(V) <= 0`` or
+``ratio(R) < ratio(V after the victims)``, where ratio = allocated / fairShare.
+
+Preempt (KAI ``actions/preempt``): a pending job may evict preemptible jobs of its own queue with
+strictly lower priority. A non-preemptible preemptor still may not go over its queue's quota
+(the allocate check applies to the simulated placement).
+
+Stale-gang eviction (KAI ``actions/stalegangeviction``): a PodGroup with running pods, no
+Succeeded pod, and fewer running pods than ``minMember`` is stale. It is stale since its PodGroup
+annotation ``kai.scheduler/stale-podgroup-timestamp``, else since the earliest creation of its
+pending pods (the replacements of the pods it lost). Once stale for longer than its grace period
+(``spec.stalenessGracePeriod``, annotation ``kai.scheduler/staleness-grace-period``, default
+60s; negative disables), all its running pods are evicted — as in KAI, whatever their
+preemptibility (this is not preemption: the gang is broken).
+
+Consolidation: see :func:`consolidation` (conservative: all victims must be placed again).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..api.core import RELEASING, SUCCEEDED
+from ..api.kai import parse_duration
+from .cycle import Placement, parse_time
+from .queues import RESOURCES, UNLIMITED
+from .snapshot import GroupInfo, Key, PodInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cycle import _Cluster
+
+__all__ = ["reclaim", "preempt", "stale_gang_eviction", "consolidation", "DEFAULT_STALENESS_GRACE_S"]
+
+DEFAULT_STALENESS_GRACE_S = 60.0
+EPS = 1e-9
+
+PREEMPTION_DELAY_ANNOTATION = "kai.scheduler/preemption-delay"
+STALENESS_ANNOTATION = "kai.scheduler/staleness-grace-period"
+LAST_START_ANNOTATION = "kai.scheduler/last-start-timestamp"
+LAST_EVICTION_ANNOTATION = "kai.scheduler/last-eviction-timestamp"
+STALE_SINCE_ANNOTATION = "kai.scheduler/stale-podgroup-timestamp"
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _duration(text: Any) -> Optional[float]:
+    if text is None or text == "":
+        return None
+    try:
+        return parse_duration(str(text))
+    except ValueError:
+        return None
+
+
+def _group_id(group: GroupInfo) -> Any:
+    return group.key if group.kind == "PodGroup" else ("pod", *group.key)
+
+
+def _pg_annotations(group: GroupInfo) -> dict[str, Any]:
+    if group.raw is None:
+        return {}
+    ann = (group.raw.get("metadata") or {}).get("annotations") or {}
+    return ann if isinstance(ann, dict) else {}
+
+
+def _pg_spec(group: GroupInfo) -> dict[str, Any]:
+    if group.raw is None:
+        return {}
+    spec = group.raw.get("spec") or {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def _pods(c: "_Cluster", group: GroupInfo) -> list[PodInfo]:
+    return [c.snap.pods[k] for k in group.pods]
+
+
+def _active(c: "_Cluster", group: GroupInfo) -> list[PodInfo]:
+    return [p for p in _pods(c, group) if c.is_active(p)]
+
+
+def _job_setting(c: "_Cluster", group: GroupInfo, field: str, annotation: str) -> Optional[float]:
+    v = _duration(_pg_spec(group).get(field))
+    if v is None:
+        v = _duration(_pg_annotations(group).get(annotation))
+    if v is None:
+        for p in _pods(c, group):
+            v = _duration((p.pod.metadata.annotations or {}).get(annotation))
+            if v is not None:
+                break
+    return v
+
+
+def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:
+    out = {r: Fraction(0) for r in RESOURCES}
+    for ch in charges:
+        for r in RESOURCES:
+            out[r] += ch[r]
+    return out
+
+
+def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
+    """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; 0 if none."""
+    for q in [queue] + c.snap.tree.ancestors(queue):
+        raw = c.snap.queues_raw.get(q) or {}
+        v = _duration((raw.get("spec") or {}).get(field))
+        if v is not None:
+            return v
+    return 0.0
+
+
+def _started(c: "_Cluster", group: GroupInfo) -> float:
+    t = parse_time(_pg_annotations(group).get(LAST_START_ANNOTATION))
+    if t is not None:
+        return t
+    best: Optional[float] = None
+    for p in _active(c, group):
+        if p.key in c.placements:
+            s: Optional[float] = c.now_s
+        else:
+            status = p.raw.get("status") if isinstance(p.raw.get("status"), dict) else {}
+            s = parse_time(status.get("startTime")) or parse_time(p.creation)
+        if s is not None and (best is None or s > best):
+            best = s
+    return best if best is not None else float("-inf")
+
+
+def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
+    delay = _job_setting(c, group, "preemptionDelay", PREEMPTION_DELAY_ANNOTATION)
+    if not delay or delay <= 0:
+        return True
+    since = [parse_time(group.creation), parse_time(_pg_annotations(group).get(LAST_EVICTION_ANNOTATION)),
+             c.group_evicted_at.get(_group_id(group))]
+    known = [s for s in since if s is not None]
+    start = max(known) if known else float("-inf")
+    return c.now_s - start >= delay
+
+
+# --- victims and the simulated placement -------------------------------------------------------
+
+
+def _victim_ok(c: "_Cluster", group: GroupInfo) -> Optional[list[PodInfo]]:
+    """The active pods of a job that may be evicted at all, or ``None``."""
+    if not group.preemptible or group.queue not in c.snap.tree:
+        return None
+    active = _active(c, group)
+    if not active:
+        return None
+    for p in _pods(c, group):
+        if c.holds(p) and (not p.ours or p.claims):
+            return None
+    for p in active:
+        pl = c.placements.get(p.key)
+        if pl is not None and pl.round == c.round:
+            return None  # bound in this round: still binding
+        if pl is None and p.state == RELEASING:
+            return None  # already being deleted
+    return active
+
+
+def _needed(c: "_Cluster", job: GroupInfo) -> tuple[list[PodInfo], int]:
+    pending = c.pending_pods(job)
+    need = max(1, job.min_member - c.active_count(job))
+    return pending, need
+
+
+def _simulate(c: "_Cluster", job: GroupInfo, victims: list[tuple[GroupInfo, list[PodInfo]]],
+              move: bool = False) -> Optional[dict[Key, Placement]]:
+    """Free the victims, try to place the job's missing pods (and, with ``move``, every victim pod
+    again elsewhere), undo everything; the placements if it all fits."""
+    pending, need = _needed(c, job)
+    if len(pending) < need:
+        return None
+    tokens = []
+    for _, pods in victims:
+        for p in pods:
+            tokens.append((p, c.release(p)))
+    checkpoint = c._dra_checkpoint() if any(p.claims for p in pending) else None
+    placed: list[tuple[PodInfo, Placement]] = []
+    for pod in pending:
+        result = c.place(pod, job)
+        if isinstance(result, Placement):
+            placed.append((pod, result))
+            if len(placed) >= need:
+                break
+    ok = len(placed) >= need
+    if ok and move:
+        for g, pods in victims:
+            for pod in pods:
+                result = c.place(pod, g)
+                if not isinstance(result, Placement):
+                    ok = False
+                    break
+                placed.append((pod, result))
+            if not ok:
+                break
+    out = {pod.key: p for pod, p in placed} if ok else None
+    for pod, p in reversed(placed):
+        c.undo(p, pod)
+    if checkpoint is not None:
+        c._dra_rollback(checkpoint)
+    for p, token in reversed(tokens):
+        c.rehold(p, token)
+    return out
+
+
+MAX_SIMULATIONS = 64  # simulated scenarios per pending job and action (KAI bounds its search by time)
+
+
+def _gpu_freed(c: "_Cluster", pod: PodInfo) -> Fraction:
+    p = c.placements.get(pod.key)
+    if p is not None:
+        return len(p.gpu_indices) * p.gpu_share
+    indices, share = c.held_gpu.get(pod.key, ([], Fraction(0)))
+    return len(indices) * share
+
+
+def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, list[PodInfo]]],
+            accept=None, simulate=None) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
+    """Add victims in order until the job fits; then drop the ones not needed.
+
+    ``accept(candidate)`` says whether a victim may be added to those chosen so far (and records
+    it); dropping a victim never breaks the rules, so it is not asked then. A cheap upper bound
+    (whole free GPUs per node) skips simulations that cannot succeed."""
+    simulate = simulate or _simulate
+    pending, need = _needed(c, job)
+    if len(pending) < need:
+        return None
+    whole = [p.gpu.whole for p in pending]
+    w = min(whole) if whole and all(whole) and not any(p.claims for p in pending) else 0
+    avail = {n: ns.gpu_free for n, ns in c.nodes.items()}
+    slots = sum(int(a // w) for a in avail.values()) if w else 0
+    chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
+    fit = None
+    sims = 0
+    for cand in candidates:
+        if accept is not None and not accept(cand):
+            continue
+        chosen.append(cand)
+        if w:
+            for p in cand[1]:
+                node = c.node_of(p)
+                if node in avail:
+                    slots -= int(avail[node] // w)
+                    avail[node] += _gpu_freed(c, p)
+                    slots += int(avail[node] // w)
+            if slots < need:
+                continue
+        fit = simulate(c, job, chosen)
+        sims += 1
+        if fit is not None or sims >= MAX_SIMULATIONS:
+            break
+    if fit is None:
+        return None
+    # victims on nodes the job does not use are not needed
+    used = {pl.node for key, pl in fit.items() if c._group_of(c.snap.pods[key]).key == job.key}
+    near = [v for v in chosen if any(c.node_of(p) in used for p in v[1])]
+    if near and len(near) < len(chosen):
+        again = simulate(c, job, near)
+        if again is not None:
+            chosen, fit = near, again
+    for v in list(reversed(chosen)):
+        if len(chosen) == 1 or sims >= 2 * MAX_SIMULATIONS:
+            break
+        trial = [x for x in chosen if x is not v]
+        again = simulate(c, job, trial)
+        sims += 1
+        if again is not None:
+            chosen, fit = trial, again
+    return chosen, fit
+
+
+def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[GroupInfo, list[PodInfo]]],
+            fit: dict[Key, Placement]) -> None:
+    names = ", ".join(f"{g.kind} {g.ref}" for g, _ in victims)
+    for g, pods in victims:
+        for p in pods:
+            c.evict(p, action, f"{action}: evicted for {job.kind} {job.ref} (queue {job.queue}, priority {job.priority})")
+    for key, pl in sorted(fit.items()):
+        pod = c.snap.pods[key]
+        charge = c.charge_for(pod, c.node_info[pl.node])
+        group = c._group_of(pod)
+        if group.key == job.key:
+            c.nominate(pod, job, pl.node, charge,
+                       f"nominated to node {pl.node}: waiting for resources released by {action} of {names}")
+        else:  # consolidation: a victim moved to another node
+            c.nominate(pod, group, pl.node, charge,
+                       f"moved by consolidation for {job.kind} {job.ref}: nominated to node {pl.node}")
+
+
+def _pending_jobs(c: "_Cluster") -> list[GroupInfo]:
+    out = []
+    for q, groups in c.jobs.items():
+        for g in groups:
+            pending = c.pending_pods(g)
+            if not pending:
+                continue
+            if any(c.nominated_round.get(p.key) == c.round for p in pending):
+                continue
+            out.append(g)
+    return sorted(out, key=lambda g: (c._queue_key(g.queue), -g.priority, g.creation, g.key))
+
+
+def _victim_order(g: GroupInfo) -> tuple:
+    # reversed job order: lower priority first, then younger, then name (reversed)
+    return (g.priority, _neg_text(g.creation), _neg_text("/".join(g.key)))
+
+
+def _neg_text(s: str) -> tuple:
+    return tuple(-ord(ch) for ch in s) + (1,)
+
+
+# --- preempt -----------------------------------------------------------------------------------
+
+
+def preempt(c: "_Cluster") -> None:
+    for job in _pending_jobs(c):
+        if not c.pending_pods(job) or not _delay_elapsed(c, job):
+            continue
+        cands = []
+        for g in c.snap.groups.values():
+            if g.queue != job.queue or g.key == job.key or g.priority >= job.priority:
+                continue
+            pods = _victim_ok(c, g)
+            if pods is None:
+                continue
+            min_rt = _queue_min_runtime(c, g.queue, "preemptMinRuntime")
+            if min_rt > 0 and c.now_s - _started(c, g) < min_rt:
+                continue
+            cands.append((g, pods))
+        if not cands:
+            continue
+        cands.sort(key=lambda v: _victim_order(v[0]))
+        found = _search(c, job, cands)
+        if found is not None:
+            _commit(c, "preempt", job, *found)
+
+
+# --- reclaim -----------------------------------------------------------------------------------
+
+
+def _leveled(c: "_Cluster", a: str, b: str) -> tuple[str, str]:
+    tree = c.snap.tree
+    pa = [a] + tree.ancestors(a)
+    pb = [b] + tree.ancestors(b)
+    common = set(pa) & set(pb)
+    ra = next((i for i, q in enumerate(pa) if q in common), len(pa))
+    rb = next((i for i, q in enumerate(pb) if q in common), len(pb))
+    return pa[ra - 1], pb[rb - 1]
+
+
+def _ratio(alloc: float, fair: float) -> float:
+    if fair <= 0:
+        return float("inf") if alloc > EPS else 0.0
+    return alloc / fair
+
+
+def _quota(c: "_Cluster", q: str, r: str) -> Optional[float]:
+    spec = c.snap.tree[q].spec(r)
+    return None if spec.quota == UNLIMITED else float(spec.quota)
+
+
+def can_reclaim(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction]) -> bool:
+    """KAI ``CanReclaimResources``: the queue with the job stays within its fair share."""
+    a = c.eff_alloc(job.queue)
+    fair = c.fair.get(job.queue, {})
+    return all(float(a[r] + request[r]) <= fair.get(r, 0.0) + EPS for r in RESOURCES)
+
+
+def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction], rs: list[str]):
+    """A victim may be added if its queue (at the leveled level) still meets one strategy, and the
+    post-check holds, with all victims chosen so far removed."""
+    removed: dict[str, dict[str, Fraction]] = {}
+
+    def check(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
+        g, pods = cand
+        rl, vl = _leveled(c, job.queue, g.queue)
+        ch = _charge_sum([c.held_charge(p) for p in pods])
+        prev = removed.get(vl, {r: Fraction(0) for r in RESOURCES})
+        ra = c.eff_alloc(rl)
+        va = c.eff_alloc(vl)
+        rem = {r: float(va[r] - prev[r] - ch[r]) for r in RESOURCES}
+        vfair = c.fair.get(vl, {})
+        rfair = c.fair.get(rl, {})
+        maintain = all(rem[r] >= vfair.get(r, 0.0) - EPS for r in rs)
+        guarantee = False
+        if not maintain:
+            rq = [_quota(c, rl, r) for r in rs]
+            vq = [_quota(c, vl, r) for r in rs]
+            fits = all(q is not None and float(ra[r] + request[r]) <= q + EPS for q, r in zip(rq, rs))
+            guarantee = fits and any(q is not None and rem[r] > q + EPS for q, r in zip(vq, rs))
+        if not (maintain or guarantee):
+            return False
+        # post-check: the reclaimer (with the job) stays the lowest of the two
+        for r in rs:
+            ratio_r = _ratio(float(ra[r] + request[r]), rfair.get(r, 0.0))
+            if ratio_r <= 1 + EPS or vfair.get(r, 0.0) <= 0:
+                continue
+            if not ratio_r < _ratio(rem[r], vfair.get(r, 0.0)):
+                return False
+        removed[vl] = {r: prev[r] + ch[r] for r in RESOURCES}
+        return True
+    return check
+
+
+def reclaim(c: "_Cluster") -> None:
+    for job in _pending_jobs(c):
+        pending, need = _needed(c, job)
+        if not pending or not _delay_elapsed(c, job):
+            continue
+        request = _charge_sum([c.charge_for(p) for p in pending[:need]])
+        if not can_reclaim(c, job, request):
+            continue
+        rs = ["gpu"] if request["gpu"] > 0 else [r for r in RESOURCES if request[r] > 0]
+        if not rs:
+            continue
+        cands = []
+        for g in c.snap.groups.values():
+            if g.queue == job.queue or g.queue not in c.snap.tree:
+                continue
+            pods = _victim_ok(c, g)
+            if pods is None:
+                continue
+            _, vl = _leveled(c, job.queue, g.queue)
+            min_rt = _queue_min_runtime(c, vl, "reclaimMinRuntime")
+            if min_rt > 0 and c.now_s - _started(c, g) < min_rt:
+                continue
+            ch = _charge_sum([c.held_charge(p) for p in pods])
+            if not any(ch[r] > 0 for r in rs):
+                continue
+            cands.append((g, pods))
+        if not cands:
+            continue
+
+        def over(q: str) -> float:
+            a = c.eff_alloc(q)
+            return max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
+
+        cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+        found = _search(c, job, cands, _reclaim_acceptable(c, job, request, rs))
+        if found is not None:
+            _commit(c, "reclaim", job, *found)
+
+
+# --- stale gangs ---------------------------------------------------------------------------------
+
+
+def stale_gang_eviction(c: "_Cluster") -> None:
+    for g in c.snap.groups.values():
+        if g.kind != "PodGroup" or g.min_member <= 1 and g.raw is None:
+            continue
+        pods = _pods(c, g)
+        active = [p for p in pods if c.is_active(p)]
+        if not active or len(active) >= g.min_member:
+            continue
+        if any(p.state == SUCCEEDED for p in pods):
+            continue
+        if not g.preemptible:
+            # KAI evicts broken gangs whatever their preemptibility; gpuplane keeps the
+            # guarantee that non-preemptible work is never evicted, and explains instead.
+            continue
+        if any(c.placements.get(p.key) is not None and c.placements[p.key].round == c.round for p in active):
+            continue
+        grace = _job_setting(c, g, "stalenessGracePeriod", STALENESS_ANNOTATION)
+        if grace is None:
+            grace = DEFAULT_STALENESS_GRACE_S
+        if grace < 0:
+            continue
+        since = parse_time(_pg_annotations(g).get(STALE_SINCE_ANNOTATION))
+        if since is None:
+            created = [parse_time(p.creation) for p in c.pending_pods(g)]
+            known = [t for t in created if t is not None]
+            since = min(known) if known else None
+        if since is None or c.now_s - since <= grace:
+            continue
+        short = g.min_member - len(active)
+        for p in active:
+            c.evict(p, "stalegangeviction",
+                    f"stale gang {g.ref}: {len(active)} of minMember {g.min_member} pods running (short by {short})"
+                    f" for longer than the staleness grace period ({grace:g}s)")
+
+
+# --- consolidation -------------------------------------------------------------------------------
+
+MAX_CONSOLIDATION_PREEMPTEES = 16
+
+
+def consolidation(c: "_Cluster") -> None:
+    """KAI ``actions/consolidation``, conservatively: a pending preemptible job that wants GPUs and
+    fits nowhere, while the cluster has enough idle GPUs in total, may move preemptible running
+    jobs (of any queue) to other nodes: the victims are evicted and nominated on their new nodes,
+    and the scenario is only taken if *every* victim pod is placed again (none is lost) and the
+    job fits. At most 16 victim pods. Off with a ``spread`` placement strategy, as in KAI."""
+    if "spread" in c.strategies.values():
+        return
+    for job in _pending_jobs(c):
+        if not job.preemptible:
+            continue
+        pending, need = _needed(c, job)
+        if not pending or len(pending) < need or not _delay_elapsed(c, job):
+            continue
+        request = _charge_sum([c.charge_for(p) for p in pending[:need]])
+        if request["gpu"] <= 0:
+            continue
+        idle = sum((ns.gpu_free for ns in c.nodes.values()), Fraction(0))
+        if idle < request["gpu"]:
+            continue
+        cands = []
+        for g in c.snap.groups.values():
+            if g.key == job.key:
+                continue
+            pods = _victim_ok(c, g)
+            if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
+                continue
+            cands.append((g, pods))
+        cands.sort(key=lambda v: _victim_order(v[0]))
+
+        count = [0]
+
+        def small(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
+            if count[0] + len(cand[1]) > MAX_CONSOLIDATION_PREEMPTEES:
+                return False
+            count[0] += len(cand[1])
+            return True
+
+        found = _search(c, job, cands, small, lambda cl, j, v: _simulate(cl, j, v, move=True))
+        if found is not None:
+            _commit(c, "consolidation", job, *found)
