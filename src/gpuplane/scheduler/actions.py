@@ -361,12 +361,15 @@ def _neg_text(s: str) -> tuple:
 
 
 def preempt(c: "_Cluster") -> None:
+    by_queue: dict[str, list[GroupInfo]] = {}  # the groups of each queue, in snapshot order
+    for g in c.snap.groups.values():
+        by_queue.setdefault(g.queue, []).append(g)
     for job in _pending_jobs(c):
         if not c.pending_pods(job) or not _delay_elapsed(c, job):
             continue
         cands = []
-        for g in c.snap.groups.values():
-            if g.queue != job.queue or g.key == job.key or g.priority >= job.priority:
+        for g in by_queue.get(job.queue, ()):
+            if g.key == job.key or g.priority >= job.priority:
                 continue
             pods = _victim_ok(c, g)
             if pods is None:
@@ -549,7 +552,7 @@ def consolidation(c: "_Cluster") -> None:
         request = _charge_sum([c.charge_for(p) for p in pending[:need]])
         if request["gpu"] <= 0:
             continue
-        idle = sum((ns.gpu_free for ns in c.nodes.values()), Fraction(0))
+        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
         if idle < request["gpu"]:
             continue
         cands = []

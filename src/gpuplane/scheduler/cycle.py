@@ -46,7 +46,8 @@ import copy
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Optional
+from bisect import bisect_left, insort
+from typing import Any, Iterator, Optional
 
 import msgspec
 
@@ -180,14 +181,90 @@ def _zero() -> dict[str, Fraction]:
     return {r: Fraction(0) for r in RESOURCES}
 
 
-@dataclass
+_UNSET = object()
+
+
+def _gt(a: Fraction | int, b: Fraction | int) -> bool:
+    """``a > b`` for Fractions and ints, without Fraction's slow comparison (denominators are > 0)."""
+    try:
+        return a.numerator * b.denominator > b.numerator * a.denominator
+    except AttributeError:  # a float
+        return a > b
+
+
+class _FreeIndex:
+    """Node names bucketed by free GPUs (``_NodeState.gpu_free``), each bucket in name order:
+    lets a whole-GPU pod visit nodes in binpack order (fewest free GPUs first, then name)."""
+
+    __slots__ = ("buckets", "partial", "odd", "total")
+
+    def __init__(self) -> None:
+        self.buckets: dict[Fraction, list[str]] = {}
+        self.total = Fraction(0)  # sum of gpu_free over the nodes (exact)
+        self.partial: set[str] = set()  # nodes with a GPU in use but not full (0 < used < 1)
+        self.odd: set[str] = set()  # nodes with a GPU used below 0 or above 1 (over-committed by held pods)
+
+    def refresh(self, name: str, used: list[Fraction]) -> None:
+        """Update ``partial`` and ``odd`` for a node after its GPU use changed."""
+        partial = odd = False
+        for u in used:  # Fractions (or ints): denominator > 0
+            n = u.numerator
+            if n:
+                d = u.denominator
+                if n < 0 or n > d:
+                    odd = True
+                elif n < d:
+                    partial = True
+        (self.partial.add if partial else self.partial.discard)(name)
+        (self.odd.add if odd else self.odd.discard)(name)
+
+    def add(self, value: Fraction, name: str) -> None:
+        insort(self.buckets.setdefault(value, []), name)
+        self.total += value
+
+    def remove(self, value: Fraction, name: str) -> None:
+        b = self.buckets[value]
+        del b[bisect_left(b, name)]
+        if not b:
+            del self.buckets[value]
+        self.total -= value
+
+    def ordered(self, at_least: Fraction | int) -> Iterator[str]:
+        """Names of nodes with at least ``at_least`` free GPUs, fewest free first, then by name."""
+        for value in sorted(v for v in self.buckets if v >= at_least):
+            yield from self.buckets[value]
+
+
 class _NodeState:
-    cpu: Fraction
-    memory: Fraction
-    pods: int
-    other: dict[str, Fraction]
-    gpu_used: list[Fraction]
-    gpu_free: Fraction = Fraction(0)  # sum of (1 - used) over the GPUs
+    __slots__ = ("cpu", "memory", "pods", "other", "gpu_used", "_gpu_free", "name", "index")
+
+    def __init__(self, cpu: Fraction, memory: Fraction, pods: int, other: dict[str, Fraction],
+                 gpu_used: list[Fraction], gpu_free: Fraction = Fraction(0), name: str = "",
+                 index: Optional[_FreeIndex] = None) -> None:
+        self.cpu = cpu
+        self.memory = memory
+        self.pods = pods
+        self.other = other
+        self.gpu_used = gpu_used
+        self._gpu_free = gpu_free  # sum of (1 - used) over the GPUs
+        self.name = name
+        self.index = index
+        if index is not None:
+            index.add(gpu_free, name)
+
+    @property
+    def gpu_free(self) -> Fraction:
+        return self._gpu_free
+
+    @gpu_free.setter
+    def gpu_free(self, value: Fraction) -> None:
+        old = self._gpu_free
+        if self.index is not None:
+            if value != old:
+                self.index.remove(old, self.name)
+                self.index.add(value, self.name)
+            self.index.refresh(self.name, self.gpu_used)  # every change of gpu_used comes with one of gpu_free
+        self._gpu_free = value
 
 
 def _bytes(value: Fraction) -> str:
@@ -208,20 +285,40 @@ class _Cluster:
         self.strategies = {"gpu": config.gpu_strategy, "cpu": config.cpu_strategy}
         self.frag = FragScorer.from_snapshot(snap) if config.gpu_strategy == "fgd" else None
         self.features = Features()
+        self.free_index = _FreeIndex()
         self.nodes: dict[str, _NodeState] = {
-            n.name: _NodeState(n.cpu_milli, n.memory, n.max_pods, dict(n.other), [Fraction(0)] * n.gpus, Fraction(n.gpus))
+            n.name: _NodeState(n.cpu_milli, n.memory, n.max_pods, dict(n.other), [Fraction(0)] * n.gpus, Fraction(n.gpus),
+                               n.name, self.free_index)
             for n in snap.nodes
         }
+        # the binpack shortcut in place() visits nodes by name: it needs one node per name
+        self.unique_names = len(self.nodes) == len(snap.nodes)
         self.node_info: dict[str, NodeInfo] = {n.name: n for n in snap.nodes}
         allocated_claims = [c for c in snap.typed_claims.values() if c.status.allocation is not None]
         self.allocator = Allocator(self.features, AllocatedState.from_claims(allocated_claims, self.features),
                                    snap.classes, list(snap.slices))
+        # memo of the DRA allocator per (node, claims): valid while the allocator's in-use state
+        # for that node is unchanged. Only when every ResourceSlice is local to one node and no
+        # pool spans nodes (so an allocation on a node changes no other node's outcome).
+        pool_nodes: dict[tuple[str, str], set[str]] = {}
+        for sl in snap.slices:
+            pool_nodes.setdefault((sl.spec.driver, sl.spec.pool.name), set()).add(sl.spec.node_name or "")
+        self._dra_memo_ok = not self.allocator.slices_shared and all(len(v) == 1 for v in pool_nodes.values())
+        self._dra_memo: dict[tuple, tuple[int, int, Any]] = {}
+        self._dra_epoch: dict[str, int] = {}  # per node: bumped when an allocation is recorded there
+        self._dra_global = 0  # bumped on rollback (restore replaces the whole state)
         self.claim_alloc: dict[Key, dict[str, Any]] = {}
         self.claim_reserved: dict[Key, list[Key]] = {}
         self.placements: dict[Key, Placement] = {}
         self.alloc: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
         self.alloc_np: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
         self.fair: dict[str, dict[str, float]] = {q: {r: 0.0 for r in RESOURCES} for q in snap.tree}
+        self.version = 0  # bumped whenever node resources change (apply, undo, release, rehold, DRA rollback)
+        self._fail_cache: dict[tuple, tuple[int, str, dict[str, int]]] = {}  # pod shape -> (version, NoNodeFits)
+        self._chains: dict[str, list[str]] = {}
+        self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
+        self._with_jobs: dict[tuple[str, ...], set[str]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
+        self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
         self.reasons: dict[Key, PendingReason] = {}
         self.group_reasons: dict[Any, PendingReason] = {}
         self.round = 0
@@ -262,11 +359,29 @@ class _Cluster:
     def _add_queue(self, queue: str, charge: dict[str, Fraction], preemptible: bool, sign: int) -> None:
         if queue not in self.snap.tree:
             return
-        for q in [queue] + self.snap.tree.ancestors(queue):
+        qkeys = self._qkeys
+        for q in self._chain(queue):
+            qkeys.pop(q, None)
+            alloc, alloc_np = self.alloc[q], self.alloc_np[q]
             for r in RESOURCES:
-                self.alloc[q][r] += sign * charge[r]
-                if not preemptible:
-                    self.alloc_np[q][r] += sign * charge[r]
+                c = charge[r]
+                if not c:
+                    continue
+                if sign > 0:
+                    alloc[r] += c
+                    if not preemptible:
+                        alloc_np[r] += c
+                else:
+                    alloc[r] -= c
+                    if not preemptible:
+                        alloc_np[r] -= c
+
+    def _chain(self, queue: str) -> list[str]:
+        """``[queue] + tree.ancestors(queue)`` (memoised; do not modify the list)."""
+        chain = self._chains.get(queue)
+        if chain is None:
+            chain = self._chains[queue] = [queue] + self.snap.tree.ancestors(queue)
+        return chain
 
     def _group_of(self, pod: PodInfo) -> GroupInfo:
         if pod.group == ("", ""):
@@ -314,7 +429,7 @@ class _Cluster:
 
     def queue_check(self, pod: PodInfo, group: GroupInfo, charge: dict[str, Fraction]) -> Optional[PendingReason]:
         tree = self.snap.tree
-        chain = [group.queue] + tree.ancestors(group.queue)
+        chain = self._chain(group.queue)
         for q in chain:
             level = "" if q == group.queue else f" (an ancestor of queue {group.queue})"
             node = tree[q]
@@ -348,26 +463,35 @@ class _Cluster:
         return alloc.node_selector if alloc.node_selector is not None else "any"
 
     def _fit_node(self, pod: PodInfo, info: NodeInfo, to_allocate: list[ResourceClaim],
-                  allocated_selectors: list[tuple[Key, Any]]) -> tuple[Optional[str], Optional[Placement]]:
-        why = static_filter(info, pod)
+                  allocated_selectors: list[tuple[Key, Any]],
+                  dra_shape: Optional[tuple] = None, static_key: Optional[bytes] = None
+                  ) -> tuple[Optional[str], Optional[Placement]]:
+        if static_key is None:
+            why = static_filter(info, pod)
+        else:  # static filters depend only on the node and the pod's tolerations, selector, affinity
+            memo_key = (static_key, info.name)
+            why = self._static_memo.get(memo_key, _UNSET)
+            if why is _UNSET:
+                why = self._static_memo[memo_key] = static_filter(info, pod)
         if why:
             return why, None
         ns = self.nodes[info.name]
         if ns.pods < 1:
             return "too many pods", None
-        if pod.cpu_milli > ns.cpu:
+        if _gt(pod.cpu_milli, ns.cpu):
             return f"insufficient cpu (pod requests {format_amount('cpu', pod.cpu_milli)})", None
-        if pod.memory > ns.memory:
+        if _gt(pod.memory, ns.memory):
             return f"insufficient memory (pod requests {_bytes(pod.memory)})", None
-        for r, v in sorted(pod.other.items()):
-            if v > ns.other.get(r, Fraction(0)):
-                return f"insufficient {r}", None
+        if pod.other:
+            for r, v in sorted(pod.other.items()):
+                if v > ns.other.get(r, Fraction(0)):
+                    return f"insufficient {r}", None
         indices: list[int] = []
         share = Fraction(0)
-        if not pod.gpu.is_empty:
+        if pod.gpu.whole or pod.gpu.is_shared:
             if not ns.gpu_used:
                 return "no nvidia.com/gpu on the node", None
-            if pod.gpu.whole and ns.gpu_free < pod.gpu.whole:
+            if pod.gpu.whole and _gt(pod.gpu.whole, ns.gpu_free):
                 return f"fewer than {pod.gpu.whole} free GPUs", None
             chosen, share, why = choose_gpus(ns.gpu_used, pod.gpu, info.gpu_memory_mib, self.strategies["gpu"])
             if chosen is not None and self.frag is not None and pod.gpu.is_shared:
@@ -386,10 +510,17 @@ class _Cluster:
         new_claims: list[tuple[Key, dict[str, Any]]] = []
         devices: list[str] = []
         if to_allocate:
-            try:
-                results = self.allocator.allocate(info.node, to_allocate)
-            except NodeAllocationError as err:
-                return f"ResourceClaims: {err}", None
+            memo_key = (info.name, dra_shape) if dra_shape is not None else None
+            hit = self._dra_memo.get(memo_key) if memo_key is not None else None
+            if hit is not None and hit[0] == self._dra_global and hit[1] == self._dra_epoch.get(info.name, 0):
+                results = hit[2]  # the allocator's answer for the same claims and the same in-use state
+            else:
+                try:
+                    results = self.allocator.allocate(info.node, to_allocate)
+                except NodeAllocationError as err:
+                    return f"ResourceClaims: {err}", None
+                if memo_key is not None:
+                    self._dra_memo[memo_key] = (self._dra_global, self._dra_epoch.get(info.name, 0), results)
             if results is None:
                 return "ResourceClaims cannot be allocated (not enough matching free devices)", None
             for claim, allocation in zip(to_allocate, results):
@@ -421,38 +552,125 @@ class _Cluster:
             return reason
         if not self.snap.nodes:
             return PendingReason(NO_NODES, "there are no nodes in the snapshot", queue=group.queue)
+        claims_shape = (tuple((c.metadata.namespace, msgspec.json.encode(c.spec)) for c in to_allocate)
+                        if to_allocate else None)
+        dra_shape = claims_shape if self._dra_memo_ok else None
+        skey = self._static_key(pod)
+        found = None
+        if self._binpack_applies(pod):
+            if pod.gpu.whole > 0:
+                found = self._binpack_whole(pod, skey)
+            elif self._binpack_fraction_applies(pod):
+                found = self._binpack_fraction(pod, skey)
+        if found is not None:
+            return self._bind(found, pod, group)
+        fkey = None
+        if not pod.claims or (claims_shape is not None and not allocated_selectors):
+            # node fitting depends only on the pod's shape (and its new claims' specs) and the
+            # node and DRA state: while nothing changed (``version``), a pod of the same shape
+            # that found no node finds none again
+            fkey = (self._shape_key(pod), claims_shape)
+            hit = self._fail_cache.get(fkey)
+            if hit is not None and hit[0] == self.version:
+                return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
+                                     node_reasons=dict(hit[2]))
         counts: dict[str, int] = {}
         best: Optional[tuple[tuple, Placement]] = None
         uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
+        shared = pod.gpu.is_shared
         for info in self.snap.nodes:
             try:
-                why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors)
+                why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors, dra_shape, skey)
             except AllocationError as err:
                 return PendingReason(DRA_ERROR, f"its ResourceClaims cannot be allocated: {err}", queue=group.queue)
             if placement is None:
                 counts[why or "does not fit"] = counts.get(why or "does not fit", 0) + 1
                 continue
             ns = self.nodes[info.name]
-            gpu_free = ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share
-            partial = bool(pod.gpu.is_shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
+            gpu_free = (ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share if placement.gpu_indices
+                        else ns.gpu_free)
+            partial = bool(shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
             inc = (self.frag.increase(info, pod, ns.gpu_used, ns.cpu, placement.gpu_indices, placement.gpu_share)
                    if self.frag is not None and ns.gpu_used else None)
             key = (0 if self.nominated.get(pod.key) == info.name else 1,
-                   node_score(info, pod, self.strategies, gpu_free, ns.cpu - pod.cpu_milli, partial, uses_gpu, inc))
+                   node_score(info, pod, self.strategies, gpu_free, None if uses_gpu else ns.cpu - pod.cpu_milli,
+                              partial, uses_gpu, inc))
             if best is None or key < best[0]:
                 best = (key, placement)
         if best is None:
             total = len(self.snap.nodes)
             parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
             msg = f"0/{total} nodes are available: {parts}"
+            if fkey is not None:
+                self._fail_cache[fkey] = (self.version, msg, dict(counts))
             return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
-        placement = best[1]
+        return self._bind(best[1], pod, group)
+
+    @staticmethod
+    def _static_key(pod: PodInfo) -> bytes:
+        """What :func:`static_filter` reads from the pod."""
+        spec = pod.pod.spec
+        return msgspec.json.encode((spec.tolerations, spec.node_selector, spec.affinity))
+
+    @staticmethod
+    def _shape_key(pod: PodInfo) -> tuple:
+        """Everything about a claimless pod that node fitting reads (its equivalence class)."""
+        return (pod.cpu_milli, pod.memory, tuple(sorted(pod.other.items())), repr(pod.gpu), _Cluster._static_key(pod))
+
+    def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement:
+        if placement.claims:  # private copies: the allocator memo keeps its own
+            placement.claims = [(k, copy.deepcopy(a)) for k, a in placement.claims]
         placement.charge = self.charge_for(pod, self.node_info[placement.node])
         placement.preemptible = group.preemptible
         self.apply(placement, pod)
         return placement
 
+    def _binpack_applies(self, pod: PodInfo) -> bool:
+        """No claims, not nominated, plain binpack: the shortcuts below find the node the full
+        scan would (the first that fits in the order of the scan's key), visiting few nodes."""
+        return (not pod.claims and self.frag is None and self.strategies["gpu"] == "binpack" and self.unique_names
+                and pod.key not in self.nominated)
+
+    def _binpack_fraction_applies(self, pod: PodInfo) -> bool:
+        """A ``gpu-fraction`` pod (the same share on every node), 0 < share < 1, and no GPU
+        anywhere used beyond [0, 1] (so a node that fits has at least devices x share free)."""
+        d = pod.gpu
+        return (d.fraction is not None and not d.whole and 0 < d.fraction < 1 and d.num_devices >= 1
+                and not self.free_index.odd)
+
+    def _binpack_fraction(self, pod: PodInfo, skey: Optional[bytes] = None) -> Optional[Placement]:
+        """For a fractional pod the scan's key is ``(0 if it shares a partly used GPU else 1, 0,
+        free GPUs - devices x share, name)``. Sharing a partly used GPU needs a node in
+        ``free_index.partial``: those first, in (free, name) order, keeping the first that fits
+        and shares; else the first node that fits in (free, name) order (none of them shares)."""
+        need = pod.gpu.fraction * pod.gpu.num_devices
+        idx = self.free_index
+        for name in sorted(idx.partial, key=lambda n: (self.nodes[n].gpu_free, n)):
+            ns = self.nodes[name]
+            if ns.gpu_free < need:
+                continue
+            _, placement = self._fit_node(pod, self.node_info[name], [], [], None, skey)
+            if placement is not None and any(ns.gpu_used[i] for i in placement.gpu_indices):
+                return placement
+        for name in idx.ordered(need):
+            _, placement = self._fit_node(pod, self.node_info[name], [], [], None, skey)
+            if placement is not None:
+                return placement
+        return None
+
+    def _binpack_whole(self, pod: PodInfo, skey: Optional[bytes] = None) -> Optional[Placement]:
+        """The node the full scan in :meth:`place` would pick, found by visiting nodes in the
+        order of its key: for such a pod the key is ``(1, 1, 0, free GPUs - whole, name)``.
+        Nodes with fewer free GPUs than the pod needs never fit. ``None`` when nothing fits
+        (the caller then scans every node to count the reasons)."""
+        for name in self.free_index.ordered(pod.gpu.whole):
+            _, placement = self._fit_node(pod, self.node_info[name], [], [], None, skey)
+            if placement is not None:
+                return placement
+        return None
+
     def apply(self, p: Placement, pod: PodInfo) -> None:
+        self.version += 1
         ns = self.nodes[p.node]
         ns.cpu -= pod.cpu_milli
         ns.memory -= pod.memory
@@ -464,6 +682,7 @@ class _Cluster:
         ns.gpu_free -= len(p.gpu_indices) * p.gpu_share
         if p.claims:
             self.allocator.record([a for _, a in p.claims])
+            self._dra_epoch[p.node] = self._dra_epoch.get(p.node, 0) + 1
             for ck, a in p.claims:
                 self.claim_alloc[ck] = a
         for ref in pod.claims:
@@ -476,6 +695,7 @@ class _Cluster:
         self.released.discard(pod.key)
 
     def undo(self, p: Placement, pod: PodInfo) -> None:
+        self.version += 1
         ns = self.nodes[p.node]
         ns.cpu += pod.cpu_milli
         ns.memory += pod.memory
@@ -501,6 +721,8 @@ class _Cluster:
         return self.allocator.checkpoint()
 
     def _dra_rollback(self, state: AllocatedState) -> None:
+        self.version += 1
+        self._dra_global += 1
         self.allocator.restore(state)
 
     # --- jobs ----------------------------------------------------------------------------
@@ -542,7 +764,8 @@ class _Cluster:
             self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
                                                             gang={**gang_info, "placed": 0, "short": short}))
             return False
-        checkpoint = self._dra_checkpoint() if any(p.claims for p in pending) else None
+        # (one pod: if it fails nothing was recorded, so there is nothing to roll back)
+        checkpoint = self._dra_checkpoint() if len(pending) > 1 and any(p.claims for p in pending) else None
         placed: list[tuple[PodInfo, Placement]] = []
         failures: dict[Key, PendingReason] = {}
         for i, pod in enumerate(pending):
@@ -616,9 +839,16 @@ class _Cluster:
     def compute_fair(self, jobs: dict[str, list[GroupInfo]]) -> None:
         demand = self.requested(jobs)
         self.fair = compute_fair_shares(self.snap.tree, self.capacity(), demand, k_value=self.config.k_value)
+        self._qkeys = {}
         self.demand = demand
 
     def _queue_key(self, q: str) -> tuple:
+        key = self._qkeys.get(q)
+        if key is None:
+            key = self._qkeys[q] = self._compute_queue_key(q)
+        return key
+
+    def _compute_queue_key(self, q: str) -> tuple:
         ratios = []
         for r in RESOURCES:
             a, fs = self.alloc[q][r], self.fair.get(q, {}).get(r, 0.0)
@@ -631,12 +861,15 @@ class _Cluster:
 
     def next_queue(self, jobs: dict[str, list[GroupInfo]]) -> Optional[str]:
         tree = self.snap.tree
-        live = {q for q, gs in jobs.items() if gs}
+        live = tuple(q for q, gs in jobs.items() if gs)
         if not live:
             return None
-        with_jobs = set(live)
-        for q in live:
-            with_jobs.update(tree.ancestors(q))
+        with_jobs = self._with_jobs.get(live)
+        if with_jobs is None:
+            with_jobs = set()
+            for q in live:
+                with_jobs.update(self._chain(q))
+            self._with_jobs = {live: with_jobs}  # keep the latest only
         level = [q for q in tree.roots if q in with_jobs]
         while True:
             q = min(level, key=self._queue_key)
@@ -678,7 +911,8 @@ class _Cluster:
         jobs = {q: list(gs) for q, gs in self.jobs.items()}
         # jobs nominated by reclaim/preempt/consolidation go first: the resources their victims
         # released are theirs (otherwise the victims, recreated, could take them back: a loop)
-        nominated = [g for gs in jobs.values() for g in gs if any(p.key in self.nominated for p in self.pending_pods(g))]
+        nominated = [g for gs in jobs.values() for g in gs
+                     if self.nominated and any(p.key in self.nominated for p in self.pending_pods(g))]
         for group in sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key)):
             jobs[group.queue].remove(group)
             self.allocate_group(group)
@@ -729,6 +963,7 @@ class _Cluster:
             if pod.state != PENDING:
                 self.released.add(pod.key)
             return p
+        self.version += 1
         ns = self.nodes[pod.node_name]
         ns.cpu += pod.cpu_milli
         ns.memory += pod.memory
@@ -749,6 +984,7 @@ class _Cluster:
             self.apply(token, pod)
             return
         self.released.discard(pod.key)
+        self.version += 1
         ns = self.nodes[pod.node_name]
         ns.cpu -= pod.cpu_milli
         ns.memory -= pod.memory
@@ -765,7 +1001,7 @@ class _Cluster:
     def _add_chain(self, table: dict[str, dict[str, Fraction]], queue: str, charge: dict[str, Fraction], sign: int) -> None:
         if queue not in self.snap.tree:
             return
-        for q in [queue] + self.snap.tree.ancestors(queue):
+        for q in self._chain(queue):
             for r in RESOURCES:
                 table[q][r] += sign * charge[r]
 
