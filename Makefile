@@ -30,6 +30,7 @@ bench: $(STAMP) oracle
 	$(PY) benchmarks/bench_allocate.py
 	$(PY) benchmarks/bench_decode.py
 	$(PY) benchmarks/bench_openb.py
+	$(PY) benchmarks/bench_schedule.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -15,7 +15,6 @@ slice object lives (a new slice generation is a new object, so the cache invalid
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 import uuid
@@ -101,6 +100,12 @@ class AllocatedState:
                     agg[name] = agg.get(name, 0) + compact(parse_quantity(q).value)
             return
         self.devices.add(dev_id)
+
+    def copy(self) -> "AllocatedState":
+        """An independent copy (sets and per-device maps copied; ids are immutable tuples)."""
+        other = AllocatedState(set(self.devices), set(self.shared), {k: dict(v) for k, v in self.capacity.items()})
+        other._shared_devices = set(self._shared_devices)
+        return other
 
     def add_allocation(self, allocation: dict[str, Any], features: Features) -> None:
         """Count an AllocationResult dict (as ``Allocator.allocate`` returns) as in use."""
@@ -283,7 +288,7 @@ class Allocator:
 
     def checkpoint(self) -> AllocatedState:
         """A copy of the in-use state, to return to with :meth:`restore` (gang rollback)."""
-        return copy.deepcopy(self.allocated)
+        return self.allocated.copy()
 
     def restore(self, state: AllocatedState) -> None:
         """Go back to a checkpoint; caches derived from the in-use state are dropped."""
