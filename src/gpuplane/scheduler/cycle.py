@@ -62,6 +62,7 @@ from .gpus import choose_gpus, gpu_index, per_device_share
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
+from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
 
@@ -78,6 +79,7 @@ GANG_SHORT = "GangShortfall"
 CLAIM_MISSING = "ResourceClaimNotFound"
 DRA_ERROR = "ResourceClaimError"
 NO_NODES = "NoNodes"
+TOPOLOGY_UNSATISFIED = "TopologyConstraintUnsatisfied"
 
 
 def parse_time(text: Optional[str]) -> Optional[float]:
@@ -137,6 +139,8 @@ class PendingReason:
     node_reasons: dict[str, int] = field(default_factory=dict)
     gang: Optional[dict[str, Any]] = None
     pod_reason: Optional["PendingReason"] = None  # for gang failures: the member that failed
+    topology: Optional[dict[str, Any]] = None  # for a gang with a topologyConstraint: what it needed, where
+
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -153,6 +157,8 @@ class PendingReason:
             d["gang"] = self.gang
         if self.pod_reason is not None:
             d["podReason"] = self.pod_reason.to_dict()
+        if self.topology is not None:
+            d["topology"] = self.topology
         return d
 
 
@@ -530,8 +536,11 @@ class _Cluster:
         return None, Placement(pod.key, info.name, indices, share, new_claims, sorted(set(devices)), {},
                                False, self.round)
 
-    def place(self, pod: PodInfo, group: GroupInfo) -> Placement | PendingReason:
-        """Find the best node for a pod and apply it; or say why none will do."""
+    def place(self, pod: PodInfo, group: GroupInfo, only: Optional[frozenset[str]] = None,
+              rank: Optional[dict[str, int]] = None) -> Placement | PendingReason:
+        """Find the best node for a pod and apply it; or say why none will do. ``only``: the
+        nodes allowed (a topology domain); ``rank``: a node's preferred-domain rank, lowest
+        first, before the node score."""
         to_allocate: list[ResourceClaim] = []
         allocated_selectors: list[tuple[Key, Any]] = []
         seen = set()
@@ -557,6 +566,9 @@ class _Cluster:
         dra_shape = claims_shape if self._dra_memo_ok else None
         skey = self._static_key(pod)
         found = None
+        if only is not None:
+            return self._place_among(pod, group, only, rank or {}, to_allocate, allocated_selectors, dra_shape,
+                                     skey, charge)
         if self._binpack_applies(pod):
             if pod.gpu.whole > 0:
                 found = self._binpack_whole(pod, skey)
@@ -603,6 +615,43 @@ class _Cluster:
             msg = f"0/{total} nodes are available: {parts}"
             if fkey is not None:
                 self._fail_cache[fkey] = (self.version, msg, dict(counts))
+            return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
+        return self._bind(best[1], pod, group)
+
+    def _place_among(self, pod: PodInfo, group: GroupInfo, only: frozenset[str], rank: dict[str, int],
+                     to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
+                     dra_shape: Optional[tuple], skey: bytes, charge: dict[str, Fraction]) -> Placement | PendingReason:
+        """:meth:`place`'s full scan over the nodes in ``only`` (no shortcuts, no failure cache)."""
+        counts: dict[str, int] = {}
+        best: Optional[tuple[tuple, Placement]] = None
+        uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
+        shared = pod.gpu.is_shared
+        total = 0
+        for info in self.snap.nodes:
+            if info.name not in only:
+                continue
+            total += 1
+            try:
+                why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors, dra_shape, skey)
+            except AllocationError as err:
+                return PendingReason(DRA_ERROR, f"its ResourceClaims cannot be allocated: {err}", queue=group.queue)
+            if placement is None:
+                counts[why or "does not fit"] = counts.get(why or "does not fit", 0) + 1
+                continue
+            ns = self.nodes[info.name]
+            gpu_free = (ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share if placement.gpu_indices
+                        else ns.gpu_free)
+            partial = bool(shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
+            inc = (self.frag.increase(info, pod, ns.gpu_used, ns.cpu, placement.gpu_indices, placement.gpu_share)
+                   if self.frag is not None and ns.gpu_used else None)
+            key = (0 if self.nominated.get(pod.key) == info.name else 1, rank.get(info.name, 0),
+                   node_score(info, pod, self.strategies, gpu_free, None if uses_gpu else ns.cpu - pod.cpu_milli,
+                              partial, uses_gpu, inc))
+            if best is None or key < best[0]:
+                best = (key, placement)
+        if best is None:
+            parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            msg = f"0/{total} nodes are available: {parts}"
             return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
         return self._bind(best[1], pod, group)
 
@@ -764,12 +813,26 @@ class _Cluster:
             self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
                                                             gang={**gang_info, "placed": 0, "short": short}))
             return False
+        topo = self._topology_for(group) if group.raw is not None else None
+        if topo is not None:
+            return self._allocate_with_topology(group, pending, active, need, gang_info, *topo)
+        ok, n_placed, failures = self._place_gang(group, pending, need)
+        if ok:
+            return True
+        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures)
+        return False
+
+    def _place_gang(self, group: GroupInfo, pending: list[PodInfo], need: int,
+                    nodes: Optional[frozenset[str]] = None, rank: Optional[dict[str, int]] = None
+                    ) -> tuple[bool, int, dict[Key, PendingReason]]:
+        """Place the gang's pods one by one (only on ``nodes`` if given); keep them if at least
+        ``need`` fit, else roll back. ``(kept, pods placed, failures)``."""
         # (one pod: if it fails nothing was recorded, so there is nothing to roll back)
         checkpoint = self._dra_checkpoint() if len(pending) > 1 and any(p.claims for p in pending) else None
         placed: list[tuple[PodInfo, Placement]] = []
         failures: dict[Key, PendingReason] = {}
         for i, pod in enumerate(pending):
-            result = self.place(pod, group)
+            result = self.place(pod, group) if nodes is None else self.place(pod, group, nodes, rank)
             if isinstance(result, Placement):
                 placed.append((pod, result))
             else:
@@ -785,11 +848,17 @@ class _Cluster:
             for pod, _ in placed:
                 self.reasons.pop(pod.key, None)
             self.group_reasons.pop(group.key if group.kind == "PodGroup" else None, None)
-            return True
+            return True, len(placed), failures
         for pod, p in reversed(placed):
             self.undo(p, pod)
         if checkpoint is not None:
             self._dra_rollback(checkpoint)
+        return False, len(placed), failures
+
+    def _gang_failed(self, group: GroupInfo, pending: list[PodInfo], active: int, need: int,
+                     gang_info: dict[str, Any], n_placed: int, failures: dict[Key, PendingReason],
+                     prefix: str = "", topology: Optional[dict[str, Any]] = None) -> None:
+        """Record why a gang that was tried could not be placed."""
         first_key = next(iter(failures))
         first = failures[first_key]
         if need <= 1:
@@ -798,14 +867,121 @@ class _Cluster:
                 self.reasons[pod.key] = failures.get(pod.key, first)
             if group.kind == "PodGroup" and group.raw is not None:
                 self.group_reasons[group.key] = first
-            return False
-        short = need - len(placed)
-        msg = (f"gang {group.kind} {group.ref} needs {need} more pod{'' if need == 1 else 's'} to reach minMember "
-               f"{group.min_member} ({active} running) but only {len(placed)} could be placed: short by {short} "
+            return
+        short = need - n_placed
+        msg = (f"{prefix}gang {group.kind} {group.ref} needs {need} more pod{'' if need == 1 else 's'} to reach minMember "
+               f"{group.min_member} ({active} running) but only {n_placed} could be placed: short by {short} "
                f"pod{'' if short == 1 else 's'}; pod {first_key[1]}: {first.message}")
         reason = PendingReason(GANG_SHORT, msg, queue=group.queue,
-                               gang={**gang_info, "placed": len(placed), "short": short}, pod_reason=first)
+                               gang={**gang_info, "placed": n_placed, "short": short}, pod_reason=first,
+                               topology=topology)
         self._fail_group(group, pending, reason)
+
+    # --- topology constraints (PodGroup level) ---------------------------------------------
+
+    def _topology_for(self, group: GroupInfo) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+        """The PodGroup's ``spec.topologyConstraint`` (with a level set) and its Topology (``None``
+        if no Topology has that name); ``None`` when there is no constraint."""
+        spec = group.raw.get("spec") if isinstance(group.raw, dict) else None
+        tc = spec.get("topologyConstraint") if isinstance(spec, dict) else None
+        if not isinstance(tc, dict):
+            return None
+        c = TopologyConstraint.from_dict(tc)
+        if not (c.required_level or c.preferred_level):
+            return None
+        topos = getattr(self, "_topos", None)
+        if topos is None:
+            topos = self._topos = {}
+            for obj in self.snap.topologies:
+                t = Topology.from_object(obj)
+                topos.setdefault(t.name, t)
+        return topos.get(c.topology), c
+
+    def _gang_demand(self, pending: list[PodInfo], need: int) -> GangDemand:
+        n = max(need, 1)
+        charges = [self.charge_for(p)["gpu"] for p in pending[:n]]
+        if len(set(charges)) <= 1:
+            return GangDemand(n, charges[0] if charges else Fraction(0))
+        return GangDemand.total(sum(charges, Fraction(0)))
+
+    def _pref_rank(self, g: NodeGroup, topo: Topology, c: TopologyConstraint) -> Optional[dict[str, int]]:
+        """Within a group that spans several preferred-level domains: each node's domain rank
+        (the order the domains appear in ``g.nodes``), so pods fill one domain before the next."""
+        if not c.preferred_level:
+            return None
+        try:
+            pi = topo.index(c.preferred_level)
+            if c.required_level and pi < topo.index(c.required_level):
+                return None
+        except ValueError:
+            return None
+        if g.level == topo.levels[pi]:
+            return None  # the group is one preferred domain
+        labels = topo.levels[: pi + 1]
+        seen: dict[Optional[tuple[str, ...]], int] = {}
+        rank: dict[str, int] = {}
+        for name in g.nodes:
+            info = self.node_info.get(name)
+            lab = (info.node.metadata.labels if info is not None else None) or {}
+            path: Optional[tuple[str, ...]] = tuple(lab.get(lv) or "" for lv in labels)
+            if path is not None and "" in path:
+                path = None
+            rank[name] = seen.setdefault(path, len(seen))
+        return rank
+
+    def _allocate_with_topology(self, group: GroupInfo, pending: list[PodInfo], active: int, need: int,
+                                gang_info: dict[str, Any], topo: Optional[Topology], c: TopologyConstraint) -> bool:
+        """A gang with a topologyConstraint: try its candidate domains in the order of
+        :func:`~gpuplane.scheduler.topology.order_nodes_for_gang`; the first where the whole gang
+        fits wins. Required: none fits, the gang stays pending. Preferred only: the last group is
+        the whole cluster (the fallback)."""
+        info: dict[str, Any] = {"topology": c.topology, "requiredLevel": c.required_level or "",
+                                "preferredLevel": c.preferred_level or ""}
+        groups: list[NodeGroup] = []
+        why = ""
+        if topo is None:
+            why = f"topology {c.topology or '(none)'} not found (no Topology object has this name)"
+        else:
+            nodes = [TopoNode(n.name, n.node.metadata.labels or {}, self.nodes[n.name].gpu_free,
+                              Fraction(len(self.nodes[n.name].gpu_used))) for n in self.snap.nodes]
+            demand = self._gang_demand(pending, need)
+            info["gpus"] = float(demand.gpus)
+            try:
+                groups, why = order_nodes_for_gang(nodes, topo, c, demand)
+            except ValueError as err:
+                why = str(err)
+        if not groups:
+            if not c.required_level:  # a soft constraint that cannot be read: place as if there were none
+                ok, n_placed, failures = self._place_gang(group, pending, need)
+                if not ok:
+                    self._gang_failed(group, pending, active, need, gang_info, n_placed, failures)
+                return ok
+            info["message"] = why
+            msg = f"gang {group.kind} {group.ref} {why}" if why.startswith("needs ") else f"gang {group.kind} {group.ref}: {why}"
+            self._fail_group(group, pending, PendingReason(
+                TOPOLOGY_UNSATISFIED, msg, queue=group.queue,
+                gang={**gang_info, "placed": 0, "short": need}, topology=info))
+            return False
+        attempts: list[tuple[NodeGroup, int, dict[Key, PendingReason]]] = []
+        for g in groups:
+            ok, n_placed, failures = self._place_gang(group, pending, need, frozenset(g.nodes), self._pref_rank(g, topo, c))
+            if ok:
+                return True
+            attempts.append((g, n_placed, failures))
+        assert topo is not None
+        if c.required_level:
+            g, n_placed, failures = max(attempts, key=lambda a: a[1])  # the first with the most pods placed
+            word = topo.word(topo.index(c.required_level))
+            prefix = (f"topology {topo.name}, required level {c.required_level}: no {word} could host the gang "
+                      f"({len(attempts)} candidate {word}{'s' if len(attempts) != 1 else ''} tried); "
+                      f"in {word} {g.value}: ")
+            info["message"] = (f"no {word} could host the gang ({len(attempts)} candidate {word}"
+                               f"{'s' if len(attempts) != 1 else ''} tried); best attempt: {word} {g.value}")
+            info["domain"] = g.value
+        else:
+            g, n_placed, failures = attempts[-1]  # the whole cluster
+            prefix = ""
+        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures, prefix, info)
         return False
 
     def _fail_group(self, group: GroupInfo, pending: list[PodInfo], reason: PendingReason) -> None:

@@ -6,8 +6,10 @@ user can read top-down:
 
 1. the queue: its path in the tree and, at every level, allocated / fair share / quota / limit
    per resource, and which level's limit or quota stopped the pod;
-2. the gang: minMember, running, pending, how many could be placed, how many short;
-3. the nodes: on how many nodes each filter failed.
+2. the topology constraint (a PodGroup's ``topologyConstraint``): the level, and why no
+   domain could host the gang (e.g. the best rack's free GPUs);
+3. the gang: minMember, running, pending, how many could be placed, how many short;
+4. the nodes: on how many nodes each filter failed.
 
 A pod nominated by reclaim or preempt (waiting for victims to release their resources) has
 the reason code ``Pipelined`` and ``nominatedNodeName``; a pod evicted in an earlier round is
@@ -102,6 +104,8 @@ def explain_pod(result: ScheduleResult, ref: str) -> dict[str, Any]:
     stopped_at = reason.queue_level or (reason.pod_reason.queue_level if reason.pod_reason else "")
     chain.append({"step": "queue", "queue": group.queue, "levels": _queue_levels(result, group.queue, stopped_at),
                   "ok": not stopped_at and reason.code not in ("QueueDoesNotExist", "QueueIsNotLeaf")})
+    if reason.topology is not None:
+        chain.append({"step": "topology", **reason.topology, "ok": False})
     if reason.gang is not None:
         chain.append({"step": "gang", **reason.gang, "ok": False})
     node_reason = reason if reason.code in (NO_NODE_FITS, NO_NODES) else reason.pod_reason
@@ -142,6 +146,10 @@ def format_explanation(ex: dict[str, Any]) -> str:
                     lines.append(f"       {r:<6} allocated {format_amount(r, v['allocated'])}, fair share "
                                  f"{format_amount(r, v['fairShare'])}, quota {_limit_text(v['quota'], r)}, "
                                  f"limit {_limit_text(v['limit'], r)}")
+        elif step["step"] == "topology":
+            levels = ", ".join(f"{k} level {step[f'{k}Level']}" for k in ("required", "preferred") if step.get(f"{k}Level"))
+            lines.append(f"{n}. topology {step['topology'] or '(none)'} ({levels}): "
+                         f"{step.get('message') or 'no placement within the constraint'}")
         elif step["step"] == "gang":
             lines.append(f"{n}. gang {step['kind']} {step['name']}: minMember {step['minMember']}, "
                          f"{step['active']} running, {step['pending']} pending, {step['placed']} could be placed: "

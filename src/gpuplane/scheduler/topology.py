@@ -20,7 +20,9 @@ Pure helpers (no cluster state of their own) for KAI's topology plugin semantics
   a Topology may also use that label as a level.
 
 Entry point for the cycle: :func:`order_nodes_for_gang` ``(nodes, topology, constraint,
-gang_demand) -> (ordered node groups, reason)``. Not wired into the cycle yet.
+gang_demand) -> (ordered node groups, reason)``; the allocate action
+(:mod:`gpuplane.scheduler.cycle`) uses it for PodGroup-level constraints (SubGroup-level
+constraints are not applied yet).
 """
 
 from __future__ import annotations
