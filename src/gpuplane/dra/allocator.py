@@ -36,6 +36,7 @@ from gpuplane.api.models import (
 from gpuplane.api.quantity import Quantity, format_quantity, parse_quantity
 from gpuplane.dra.capacity import CapacityError, compact, consumed_capacity, fits_now, request_fits, static_fit
 from gpuplane.dra.features import Features
+from gpuplane.dra.nodeselect import NodeSelectorError, node_matches
 from gpuplane.dra.pools import DeviceEntry, DeviceID, GatherError, Pool, _counter_value, gather_pools
 
 ALLOCATION_RESULTS_MAX_SIZE = 32
@@ -610,8 +611,6 @@ class _Run:
             self.matches[key] = False
             return False
         if entry.slice.spec.per_device_node_selection:
-            from gpuplane.dra.nodeselect import NodeSelectorError, node_matches
-
             try:
                 ok = node_matches(self.node, device.node_name, device.all_nodes, device.node_selector)
             except NodeSelectorError as err:

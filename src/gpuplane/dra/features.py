@@ -6,7 +6,7 @@ upstream structured allocator does; each gate can be switched from the CLI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 # Gate name -> default in Kubernetes 1.37 (shared/reference/dra-api.md section 4).
 DEFAULT_GATES: dict[str, bool] = {
@@ -19,10 +19,6 @@ DEFAULT_GATES: dict[str, bool] = {
     "DRAResourceClaimDeviceStatus": True,
     "DRAListTypeAttributes": False,
 }
-
-# GA and locked on in a real 1.37 cluster; gpuplane still lets them be switched off so
-# that behaviour of older clusters (and every allocator code path) can be reproduced.
-LOCKED_ON = frozenset({"DRAPrioritizedList", "DRAAdminAccess", "DRAResourceClaimDeviceStatus"})
 
 
 class FeatureGateError(ValueError):
@@ -64,9 +60,6 @@ class Features:
         ("incubating") semantics with the chosen gates.
         """
         return "incubating" if (self.consumable_capacity or self.device_binding_and_status) else "stable"
-
-    def with_(self, **changes: bool) -> "Features":
-        return replace(self, **changes)
 
     def names(self) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name)]

@@ -94,10 +94,6 @@ class Pool:
         return f"{self.id[0]}/{self.id[1]}"
 
 
-def _has_compat_groups(slice_: ResourceSlice) -> bool:
-    return False  # DRADeviceCompatibilityGroups is alpha/off and not modelled.
-
-
 def _pool_id(s: ResourceSlice) -> PoolID:
     return (s.spec.driver, s.spec.pool.name)
 

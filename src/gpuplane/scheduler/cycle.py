@@ -586,51 +586,45 @@ class _Cluster:
             if hit is not None and hit[0] == self.version:
                 return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
                                      node_reasons=dict(hit[2]))
-        counts: dict[str, int] = {}
-        best: Optional[tuple[tuple, Placement]] = None
-        uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
-        shared = pod.gpu.is_shared
-        for info in self.snap.nodes:
-            try:
-                why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors, dra_shape, skey)
-            except AllocationError as err:
-                return PendingReason(DRA_ERROR, f"its ResourceClaims cannot be allocated: {err}", queue=group.queue)
-            if placement is None:
-                counts[why or "does not fit"] = counts.get(why or "does not fit", 0) + 1
-                continue
-            ns = self.nodes[info.name]
-            gpu_free = (ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share if placement.gpu_indices
-                        else ns.gpu_free)
-            partial = bool(shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
-            inc = (self.frag.increase(info, pod, ns.gpu_used, ns.cpu, placement.gpu_indices, placement.gpu_share)
-                   if self.frag is not None and ns.gpu_used else None)
-            key = (0 if self.nominated.get(pod.key) == info.name else 1,
-                   node_score(info, pod, self.strategies, gpu_free, None if uses_gpu else ns.cpu - pod.cpu_milli,
-                              partial, uses_gpu, inc))
-            if best is None or key < best[0]:
-                best = (key, placement)
+        scan = self._scan(pod, group, self.snap.nodes, None, to_allocate, allocated_selectors, dra_shape, skey, charge)
+        if isinstance(scan, PendingReason):
+            return scan
+        best, counts, total = scan
         if best is None:
-            total = len(self.snap.nodes)
             parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
             msg = f"0/{total} nodes are available: {parts}"
             if fkey is not None:
                 self._fail_cache[fkey] = (self.version, msg, dict(counts))
             return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
-        return self._bind(best[1], pod, group)
+        return self._bind(best, pod, group)
 
     def _place_among(self, pod: PodInfo, group: GroupInfo, only: frozenset[str], rank: dict[str, int],
                      to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
                      dra_shape: Optional[tuple], skey: bytes, charge: dict[str, Fraction]) -> Placement | PendingReason:
         """:meth:`place`'s full scan over the nodes in ``only`` (no shortcuts, no failure cache)."""
+        nodes = [info for info in self.snap.nodes if info.name in only]
+        scan = self._scan(pod, group, nodes, rank, to_allocate, allocated_selectors, dra_shape, skey, charge)
+        if isinstance(scan, PendingReason):
+            return scan
+        best, counts, total = scan
+        if best is None:
+            parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            msg = f"0/{total} nodes are available: {parts}"
+            return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
+        return self._bind(best, pod, group)
+
+    def _scan(self, pod: PodInfo, group: GroupInfo, nodes: list[NodeInfo], rank: Optional[dict[str, int]],
+              to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
+              dra_shape: Optional[tuple], skey: bytes, charge: dict[str, Fraction]
+              ) -> tuple[Optional[Placement], dict[str, int], int] | PendingReason:
+        """Fit the pod on every node in ``nodes``; the best placement, the per-reason counts of
+        the nodes that did not fit, and how many nodes were looked at. Ranking: nominated node
+        first, then ``rank`` (topology domain order), then :func:`node_score`."""
         counts: dict[str, int] = {}
         best: Optional[tuple[tuple, Placement]] = None
         uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
         shared = pod.gpu.is_shared
-        total = 0
-        for info in self.snap.nodes:
-            if info.name not in only:
-                continue
-            total += 1
+        for info in nodes:
             try:
                 why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors, dra_shape, skey)
             except AllocationError as err:
@@ -644,16 +638,12 @@ class _Cluster:
             partial = bool(shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
             inc = (self.frag.increase(info, pod, ns.gpu_used, ns.cpu, placement.gpu_indices, placement.gpu_share)
                    if self.frag is not None and ns.gpu_used else None)
-            key = (0 if self.nominated.get(pod.key) == info.name else 1, rank.get(info.name, 0),
+            key = (0 if self.nominated.get(pod.key) == info.name else 1, rank.get(info.name, 0) if rank else 0,
                    node_score(info, pod, self.strategies, gpu_free, None if uses_gpu else ns.cpu - pod.cpu_milli,
                               partial, uses_gpu, inc))
             if best is None or key < best[0]:
                 best = (key, placement)
-        if best is None:
-            parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-            msg = f"0/{total} nodes are available: {parts}"
-            return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
-        return self._bind(best[1], pod, group)
+        return (best[1] if best else None), counts, len(nodes)
 
     @staticmethod
     def _static_key(pod: PodInfo) -> bytes:
