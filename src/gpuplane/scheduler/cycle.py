@@ -187,6 +187,45 @@ def _zero() -> dict[str, Fraction]:
     return {r: Fraction(0) for r in RESOURCES}
 
 
+def _zero_int() -> dict[str, Fraction | int]:
+    """Queue usage inside a run: ints while whole (int arithmetic is ~10x Fraction's)."""
+    return {r: 0 for r in RESOURCES}
+
+
+def _num(x: Fraction | int) -> Fraction | int:
+    """``x`` as an int when it is whole, else unchanged: sums of ints stay ints (fast) and
+    mix with Fractions exactly."""
+    try:
+        return x.numerator if x.denominator == 1 else x
+    except AttributeError:  # a float
+        return x
+
+
+def _le0(x: Fraction | int | float) -> bool:
+    """``x <= 0`` without Fraction's slow comparison."""
+    try:
+        return x.numerator <= 0  # denominators are > 0
+    except AttributeError:  # a float
+        return x <= 0
+
+
+def _exact_sum(values: Iterator[Fraction | int] | list[Fraction | int]) -> Fraction:
+    """``sum(values)`` of Fractions/ints, exactly, adding numerators per denominator (most values
+    share a few denominators) instead of one Fraction addition per value."""
+    by_den: dict[int, int] = {}
+    for v in values:
+        d = v.denominator
+        by_den[d] = by_den.get(d, 0) + v.numerator
+    total = Fraction(0)
+    for d, n in by_den.items():
+        total += Fraction(n, d)
+    return total
+
+
+def _fractions(table: dict[str, dict[str, Fraction | int]]) -> dict[str, dict[str, Fraction]]:
+    return {q: {r: Fraction(v) for r, v in row.items()} for q, row in table.items()}
+
+
 _UNSET = object()
 
 
@@ -206,7 +245,7 @@ class _FreeIndex:
 
     def __init__(self) -> None:
         self.buckets: dict[Fraction, list[str]] = {}
-        self.total = Fraction(0)  # sum of gpu_free over the nodes (exact)
+        self.total: Fraction | int = 0  # sum of gpu_free over the nodes (exact)
         self.partial: set[str] = set()  # nodes with a GPU in use but not full (0 < used < 1)
         self.odd: set[str] = set()  # nodes with a GPU used below 0 or above 1 (over-committed by held pods)
 
@@ -293,7 +332,8 @@ class _Cluster:
         self.features = Features()
         self.free_index = _FreeIndex()
         self.nodes: dict[str, _NodeState] = {
-            n.name: _NodeState(n.cpu_milli, n.memory, n.max_pods, dict(n.other), [Fraction(0)] * n.gpus, Fraction(n.gpus),
+            # ints while whole (see _num): the hot paths add and compare these per pod
+            n.name: _NodeState(_num(n.cpu_milli), _num(n.memory), n.max_pods, dict(n.other), [0] * n.gpus, n.gpus,
                                n.name, self.free_index)
             for n in snap.nodes
         }
@@ -316,8 +356,9 @@ class _Cluster:
         self.claim_alloc: dict[Key, dict[str, Any]] = {}
         self.claim_reserved: dict[Key, list[Key]] = {}
         self.placements: dict[Key, Placement] = {}
-        self.alloc: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
-        self.alloc_np: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
+        # queue usage: ints while whole (see _num); run_rounds hands out Fractions
+        self.alloc: dict[str, dict[str, Fraction]] = {q: _zero_int() for q in snap.tree}
+        self.alloc_np: dict[str, dict[str, Fraction]] = {q: _zero_int() for q in snap.tree}
         self.fair: dict[str, dict[str, float]] = {q: {r: 0.0 for r in RESOURCES} for q in snap.tree}
         self.version = 0  # bumped whenever node resources change (apply, undo, release, rehold, DRA rollback)
         self._fail_cache: dict[tuple, tuple[int, str, dict[str, int]]] = {}  # pod shape -> (version, NoNodeFits)
@@ -373,6 +414,7 @@ class _Cluster:
                 c = charge[r]
                 if not c:
                     continue
+                c = _num(c)
                 if sign > 0:
                     alloc[r] += c
                     if not preemptible:
@@ -401,8 +443,8 @@ class _Cluster:
         for pod in holders:
             ns = self.nodes[pod.node_name]
             info = self.node_info[pod.node_name]
-            ns.cpu -= pod.cpu_milli
-            ns.memory -= pod.memory
+            ns.cpu -= _num(pod.cpu_milli)
+            ns.memory -= _num(pod.memory)
             ns.pods -= 1
             for r, v in pod.other.items():
                 ns.other[r] = ns.other.get(r, Fraction(0)) - v
@@ -417,9 +459,8 @@ class _Cluster:
         demand = pod.gpu
         if demand.is_empty or not ns.gpu_used:
             return
-        share = Fraction(1) if demand.whole else per_device_share(demand, info.gpu_memory_mib)
-        if share is None:
-            share = Fraction(0)
+        share = 1 if demand.whole else per_device_share(demand, info.gpu_memory_mib)
+        share = 0 if share is None else _num(share)
         count = demand.whole or demand.num_devices
         named = [i for i in (gpu_index(g, info.gpus) for g in pod.held_gpus) if i is not None]
         if not named:
@@ -441,7 +482,7 @@ class _Cluster:
             node = tree[q]
             for r in RESOURCES:
                 need = charge[r]
-                if need <= 0:
+                if _le0(need):
                     continue
                 spec = node.spec(r)
                 if spec.limit != UNLIMITED and self.alloc[q][r] + need > Fraction(spec.limit):
@@ -711,14 +752,17 @@ class _Cluster:
     def apply(self, p: Placement, pod: PodInfo) -> None:
         self.version += 1
         ns = self.nodes[p.node]
-        ns.cpu -= pod.cpu_milli
-        ns.memory -= pod.memory
+        ns.cpu -= _num(pod.cpu_milli)
+        ns.memory -= _num(pod.memory)
         ns.pods -= 1
         for r, v in pod.other.items():
             ns.other[r] = ns.other.get(r, Fraction(0)) - v
-        for i in p.gpu_indices:
-            ns.gpu_used[i] += p.gpu_share
-        ns.gpu_free -= len(p.gpu_indices) * p.gpu_share
+        if p.gpu_indices:
+            share = _num(p.gpu_share)
+            used = ns.gpu_used
+            for i in p.gpu_indices:
+                used[i] += share
+            ns.gpu_free -= len(p.gpu_indices) * share
         if p.claims:
             self.allocator.record([a for _, a in p.claims])
             self._dra_epoch[p.node] = self._dra_epoch.get(p.node, 0) + 1
@@ -736,14 +780,17 @@ class _Cluster:
     def undo(self, p: Placement, pod: PodInfo) -> None:
         self.version += 1
         ns = self.nodes[p.node]
-        ns.cpu += pod.cpu_milli
-        ns.memory += pod.memory
+        ns.cpu += _num(pod.cpu_milli)
+        ns.memory += _num(pod.memory)
         ns.pods += 1
         for r, v in pod.other.items():
             ns.other[r] = ns.other.get(r, Fraction(0)) + v
-        for i in p.gpu_indices:
-            ns.gpu_used[i] -= p.gpu_share
-        ns.gpu_free += len(p.gpu_indices) * p.gpu_share
+        if p.gpu_indices:
+            share = _num(p.gpu_share)
+            used = ns.gpu_used
+            for i in p.gpu_indices:
+                used[i] -= share
+            ns.gpu_free += len(p.gpu_indices) * share
         for ck, _ in p.claims:
             self.claim_alloc.pop(ck, None)
         for ref in pod.claims:
@@ -767,6 +814,11 @@ class _Cluster:
     # --- jobs ----------------------------------------------------------------------------
 
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
+        if len(group.pods) == 1:  # most groups (a pod without a PodGroup): no list building, no sort
+            p = self.snap.pods[group.pods[0]]
+            if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements:
+                return [p]
+            return []
         out = [self.snap.pods[k] for k in group.pods]
         out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
         return sorted(out, key=lambda p: (p.creation, p.key))
@@ -983,24 +1035,26 @@ class _Cluster:
     # --- fair share and queue order --------------------------------------------------------
 
     def capacity(self) -> dict[str, Fraction]:
-        gpu = sum((Fraction(n.gpus + n.dra_gpus) for n in self.snap.nodes), Fraction(0))
-        cpu = sum((n.cpu_milli for n in self.snap.nodes), Fraction(0))
-        mem = sum((n.memory for n in self.snap.nodes), Fraction(0)) / MB
+        gpu = Fraction(sum(n.gpus + n.dra_gpus for n in self.snap.nodes))
+        cpu = _exact_sum([n.cpu_milli for n in self.snap.nodes])
+        mem = _exact_sum([n.memory for n in self.snap.nodes]) / MB
         return {"gpu": gpu, "cpu": cpu, "memory": mem}
 
     def requested(self, jobs: dict[str, list[GroupInfo]]) -> dict[str, dict[str, Fraction]]:
         """Allocated + pending requests per leaf queue."""
         tree = self.snap.tree
-        out: dict[str, dict[str, Fraction]] = {}
+        parts: dict[str, dict[str, list[Fraction | int]]] = {}
         for q in tree:
             if tree.is_leaf(q):
-                out[q] = dict(self.alloc[q])
+                parts[q] = {r: [v] for r, v in self.alloc[q].items()}
         for q, groups in jobs.items():
+            row = parts[q]
             for g in groups:
-                c = self.pending_charge(g)
-                for r in RESOURCES:
-                    out[q][r] += c[r]
-        return out
+                for p in self.pending_pods(g):
+                    c = self.charge_for(p)
+                    for r in RESOURCES:
+                        row[r].append(c[r])
+        return {q: {r: _exact_sum(vs) for r, vs in row.items()} for q, row in parts.items()}
 
     def compute_fair(self, jobs: dict[str, list[GroupInfo]]) -> None:
         demand = self.requested(jobs)
@@ -1239,8 +1293,8 @@ def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerCo
         placements=dict(sorted(cluster.placements.items())),
         reasons=dict(sorted(cluster.reasons.items())),
         group_reasons=cluster.group_reasons,
-        allocated=cluster.alloc,
-        allocated_np=cluster.alloc_np,
+        allocated=_fractions(cluster.alloc),
+        allocated_np=_fractions(cluster.alloc_np),
         requested=getattr(cluster, "demand", {}),
         fair_share=cluster.fair,
         claim_allocations=dict(cluster.claim_alloc),
