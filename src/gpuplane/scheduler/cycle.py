@@ -222,6 +222,19 @@ def _exact_sum(values: Iterator[Fraction | int] | list[Fraction | int]) -> Fract
     return total
 
 
+def _tree_copy(x: Any) -> Any:
+    """``copy.deepcopy`` for JSON-like trees (dicts, lists, immutable scalars), ~5x faster;
+    anything else is deep-copied."""
+    t = type(x)
+    if t is dict:
+        return {k: _tree_copy(v) for k, v in x.items()}
+    if t is list:
+        return [_tree_copy(v) for v in x]
+    if t is str or t is int or t is bool or t is float or x is None:
+        return x
+    return copy.deepcopy(x)
+
+
 def _fractions(table: dict[str, dict[str, Fraction | int]]) -> dict[str, dict[str, Fraction]]:
     return {q: {r: Fraction(v) for r, v in row.items()} for q, row in table.items()}
 
@@ -241,13 +254,14 @@ class _FreeIndex:
     """Node names bucketed by free GPUs (``_NodeState.gpu_free``), each bucket in name order:
     lets a whole-GPU pod visit nodes in binpack order (fewest free GPUs first, then name)."""
 
-    __slots__ = ("buckets", "partial", "odd", "total")
+    __slots__ = ("buckets", "partial", "odd", "total", "changes")
 
     def __init__(self) -> None:
         self.buckets: dict[Fraction, list[str]] = {}
         self.total: Fraction | int = 0  # sum of gpu_free over the nodes (exact)
         self.partial: set[str] = set()  # nodes with a GPU in use but not full (0 < used < 1)
         self.odd: set[str] = set()  # nodes with a GPU used below 0 or above 1 (over-committed by held pods)
+        self.changes = 0  # bumped when a bucket changes (positions in a bucket shift)
 
     def refresh(self, name: str, used: list[Fraction]) -> None:
         """Update ``partial`` and ``odd`` for a node after its GPU use changed."""
@@ -266,6 +280,7 @@ class _FreeIndex:
     def add(self, value: Fraction, name: str) -> None:
         insort(self.buckets.setdefault(value, []), name)
         self.total += value
+        self.changes += 1
 
     def remove(self, value: Fraction, name: str) -> None:
         b = self.buckets[value]
@@ -273,11 +288,34 @@ class _FreeIndex:
         if not b:
             del self.buckets[value]
         self.total -= value
+        self.changes += 1
 
     def ordered(self, at_least: Fraction | int) -> Iterator[str]:
         """Names of nodes with at least ``at_least`` free GPUs, fewest free first, then by name."""
         for value in sorted(v for v in self.buckets if v >= at_least):
             yield from self.buckets[value]
+
+
+class _DraFit:
+    """First-fit state of one DRA claim shape (``place``'s ``dra_shape``), so that a DRA pod
+    visits nodes in the scan's order and stops at the first that fits, skipping nodes where the
+    allocator already said no.
+
+    ``probe``: ``(DRA rollback count, freeing count)`` when a full scan of every node last ran
+    for this shape without an ``AllocationError``; the first-fit is used only while it is
+    current (an error on a node the first-fit would not visit must still fail the pod, as the
+    full scan does; only rollbacks and freed resources can let the allocator reach devices it
+    had not evaluated). ``dead``: node -> its DRA epoch when the allocator found no devices
+    there. ``skip``: per free-index bucket, how many leading names are dead (valid while
+    ``skip_at`` equals the index's ``changes``)."""
+
+    __slots__ = ("probe", "dead", "skip", "skip_at")
+
+    def __init__(self, probe: tuple[int, int]) -> None:
+        self.probe = probe
+        self.dead: dict[str, int] = {}
+        self.skip: dict[Any, int] = {}
+        self.skip_at = -1
 
 
 class _NodeState:
@@ -353,6 +391,8 @@ class _Cluster:
         self._dra_memo: dict[tuple, tuple[int, int, Any]] = {}
         self._dra_epoch: dict[str, int] = {}  # per node: bumped when an allocation is recorded there
         self._dra_global = 0  # bumped on rollback (restore replaces the whole state)
+        self._freed = 0  # bumped when node resources are given back (undo, release, DRA rollback)
+        self._dra_fit: dict[tuple, _DraFit] = {}  # first-fit state per DRA claim shape (see _DraFit)
         self.claim_alloc: dict[Key, dict[str, Any]] = {}
         self.claim_reserved: dict[Key, list[Key]] = {}
         self.placements: dict[Key, Placement] = {}
@@ -627,9 +667,19 @@ class _Cluster:
             if hit is not None and hit[0] == self.version:
                 return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
                                      node_reasons=dict(hit[2]))
+        first_fit = dra_shape is not None and self._dra_first_fit_applies(pod, charge)
+        if first_fit:
+            found = self._dra_first_fit(pod, to_allocate, allocated_selectors, dra_shape, skey)
+            if found is not None:
+                return self._bind(found, pod, group)
+            probe = (self._dra_global, self._freed)
         scan = self._scan(pod, group, self.snap.nodes, None, to_allocate, allocated_selectors, dra_shape, skey, charge)
         if isinstance(scan, PendingReason):
             return scan
+        if first_fit:
+            fit = self._dra_fit.get(dra_shape)
+            if fit is None or fit.probe != probe:
+                self._dra_fit[dra_shape] = _DraFit(probe)
         best, counts, total = scan
         if best is None:
             parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -699,7 +749,7 @@ class _Cluster:
 
     def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement:
         if placement.claims:  # private copies: the allocator memo keeps its own
-            placement.claims = [(k, copy.deepcopy(a)) for k, a in placement.claims]
+            placement.claims = [(k, _tree_copy(a)) for k, a in placement.claims]
         placement.charge = self.charge_for(pod, self.node_info[placement.node])
         placement.preemptible = group.preemptible
         self.apply(placement, pod)
@@ -749,6 +799,53 @@ class _Cluster:
                 return placement
         return None
 
+    def _dra_first_fit_applies(self, pod: PodInfo, charge: dict[str, Fraction]) -> bool:
+        """A pod whose only GPUs come from new DRA claims, plain binpack, not nominated: the
+        scan's key is then ``(1, 0, (1, 0, free device-plugin GPUs, name))`` whatever the
+        claims get, i.e. the free index's order, so the first node that fits in that order
+        is the scan's pick."""
+        return (pod.gpu.is_empty and charge["gpu"] > 0 and self.frag is None and self.strategies["gpu"] == "binpack"
+                and self.unique_names and pod.key not in self.nominated)
+
+    def _dra_first_fit(self, pod: PodInfo, to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
+                       dra_shape: tuple, skey: bytes) -> Optional[Placement]:
+        """The node the full scan would pick for a DRA pod (see :meth:`_dra_first_fit_applies`),
+        visiting nodes in the scan's order and skipping nodes where the allocator found nothing
+        for this claim shape since their last change. ``None``: not known (no current probe, see
+        :class:`_DraFit`) or no node fits; the caller then runs the full scan."""
+        fit = self._dra_fit.get(dra_shape)
+        if fit is None or fit.probe != (self._dra_global, self._freed):
+            return None
+        idx = self.free_index
+        if fit.skip_at != idx.changes:
+            fit.skip = {}
+            fit.skip_at = idx.changes
+        epochs, dead, skip, memo = self._dra_epoch, fit.dead, fit.skip, self._dra_memo
+        for value in sorted(idx.buckets):
+            names = idx.buckets[value]
+            i = skip.get(value, 0)
+            prefix = True  # names[:i] are all dead
+            while i < len(names):
+                name = names[i]
+                i += 1
+                epoch = epochs.get(name, 0)
+                if dead.get(name, -1) != epoch:
+                    try:
+                        _, placement = self._fit_node(pod, self.node_info[name], to_allocate, allocated_selectors,
+                                                      dra_shape, skey)
+                    except AllocationError:
+                        return None  # the full scan reports it
+                    if placement is not None:
+                        return placement
+                    hit = memo.get((name, dra_shape))
+                    if hit is None or hit[2] is not None or hit[0] != self._dra_global or hit[1] != epoch:
+                        prefix = False  # did not fit for another reason (or the allocator was not asked)
+                        continue
+                    dead[name] = epoch
+                if prefix:
+                    skip[value] = i
+        return None
+
     def apply(self, p: Placement, pod: PodInfo) -> None:
         self.version += 1
         ns = self.nodes[p.node]
@@ -766,6 +863,9 @@ class _Cluster:
         if p.claims:
             self.allocator.record([a for _, a in p.claims])
             self._dra_epoch[p.node] = self._dra_epoch.get(p.node, 0) + 1
+            for fit in self._dra_fit.values():
+                if p.node in fit.dead:  # its dead entry is stale now: the skip prefixes may cover it
+                    fit.skip_at = -1
             for ck, a in p.claims:
                 self.claim_alloc[ck] = a
         for ref in pod.claims:
@@ -779,6 +879,7 @@ class _Cluster:
 
     def undo(self, p: Placement, pod: PodInfo) -> None:
         self.version += 1
+        self._freed += 1
         ns = self.nodes[p.node]
         ns.cpu += _num(pod.cpu_milli)
         ns.memory += _num(pod.memory)
@@ -808,6 +909,7 @@ class _Cluster:
 
     def _dra_rollback(self, state: AllocatedState) -> None:
         self.version += 1
+        self._freed += 1
         self._dra_global += 1
         self.allocator.restore(state)
 
@@ -1184,6 +1286,7 @@ class _Cluster:
                 self.released.add(pod.key)
             return p
         self.version += 1
+        self._freed += 1
         ns = self.nodes[pod.node_name]
         ns.cpu += pod.cpu_milli
         ns.memory += pod.memory
