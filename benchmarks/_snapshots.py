@@ -108,3 +108,30 @@ def gpu_capacity_pods(workload: str, nodes: int) -> int:
     """How many of the scenario's pods the empty cluster can hold (by GPUs)."""
     gpus = nodes * GPUS_PER_NODE
     return {"1gpu": gpus, "dra1gpu": gpus, "frac0.5": 2 * gpus, "gang8x8": nodes}[workload]
+
+
+# --- the simulator's case: a small cluster, re-scheduled after every event ----------------------
+
+SIM_NODES = 88
+SIM_RUNNING = 700
+
+
+def sim_scenario(pending: int, nodes: int = SIM_NODES, running: int = SIM_RUNNING) -> list[dict[str, Any]]:
+    """What a simulator hands ``build_snapshot`` after an event: ``nodes`` one-GPU-pod nodes
+    (8 GPUs), ``running`` one-GPU pods Running on them (``gpuplane.io/gpus`` names the GPU,
+    filled node by node), ``pending`` one-GPU pods, the 4 x 5 queue tree; every object with
+    ``metadata.uid`` and ``metadata.resourceVersion`` (as an informer cache holds them)."""
+    objs: list[dict[str, Any]] = queues(nodes * GPUS_PER_NODE)
+    for i in range(nodes):
+        objs.append(_node(i, False))
+    leaves = leaf_queues()
+    common = dict(namespace=NAMESPACE, created=CREATED)
+    for i in range(running):
+        node, gpu = divmod(i, GPUS_PER_NODE)
+        objs.append(M.pod(f"r-{i:05d}", queue=leaves[i % len(leaves)], gpus=1, node_name=C.node_name(node % nodes),
+                          held=f"gpu-{gpu}", **common))
+    objs += [M.pod(f"p-{i:05d}", queue=leaves[i % len(leaves)], gpus=1, **common) for i in range(pending)]
+    for k, obj in enumerate(objs):
+        obj["metadata"]["uid"] = f"uid-{k:06d}"
+        obj["metadata"]["resourceVersion"] = "1"
+    return objs

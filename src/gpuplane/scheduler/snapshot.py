@@ -66,6 +66,7 @@ __all__ = [
     "Snapshot",
     "build_snapshot",
     "claim_gpu_units",
+    "SnapshotCache",
 ]
 
 GPUS_ANNOTATION = "gpuplane.io/gpus"
@@ -236,6 +237,85 @@ def claim_gpu_units(claim: ResourceClaim) -> Fraction:
     return Fraction(total)
 
 
+# --- parse cache -------------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+class SnapshotCache:
+    """Decoded objects kept between :func:`build_snapshot` calls, like an informer cache.
+
+    An object is reused when it comes back with the same ``metadata.uid`` and
+    ``metadata.resourceVersion`` (the API server gives every change a new resourceVersion);
+    objects without both are decoded every time. What is kept is only what depends on the
+    object alone (typed models, requests, GPU demand, a node's resources, a claim generated from
+    a template for a pod); everything that depends on other objects (priorities, claim
+    references, groups, queues) is rebuilt each time, so the snapshot is the one
+    ``build_snapshot(objects)`` makes without a cache. After a successful build, entries of
+    objects that were not in it are dropped (deleted objects do not pile up). Not thread-safe.
+    """
+
+    __slots__ = ("_entries", "_used", "hits", "misses")
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, Any] = {}
+        self._used: set[tuple] = set()
+        self.hits = 0  # lookups answered from the cache (cumulative)
+        self.misses = 0  # lookups that decoded (cumulative)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._used.clear()
+
+    def get(self, key: Optional[tuple], make: Any) -> Any:
+        """``make()``, or what it returned for the same key before (``key`` None: no caching)."""
+        if key is None:
+            return make()
+        self._used.add(key)
+        value = self._entries.get(key, _MISSING)
+        if value is not _MISSING:
+            self.hits += 1
+            return value
+        self.misses += 1
+        value = self._entries[key] = make()
+        return value
+
+    def _sweep(self) -> None:
+        if len(self._used) != len(self._entries):
+            self._entries = {k: v for k, v in self._entries.items() if k in self._used}
+        self._used = set()
+
+
+def _version_key(raw: dict[str, Any]) -> Optional[tuple]:
+    """``(kind, apiVersion, uid, resourceVersion)``, or None when the object lacks uid or resourceVersion."""
+    m = raw.get("metadata")
+    if not isinstance(m, dict):
+        return None
+    uid, rv = m.get("uid"), m.get("resourceVersion")
+    if not uid or not rv or not isinstance(uid, str) or not isinstance(rv, str):
+        return None
+    return (raw.get("kind"), raw.get("apiVersion"), uid, rv)
+
+
+class _NoCache:
+    """``SnapshotCache``'s interface without caching (``build_snapshot`` without a cache)."""
+
+    @staticmethod
+    def get(key: Optional[tuple], make: Any) -> Any:
+        return make()
+
+    @staticmethod
+    def _sweep() -> None:
+        pass
+
+
+def _sub(key: Optional[tuple], *more: Any) -> Optional[tuple]:
+    return None if key is None else (key, *more)
+
+
 # --- nodes -------------------------------------------------------------------------------------
 
 
@@ -320,10 +400,20 @@ def _template_claim(tmpl_raw: dict[str, Any], pod_raw: dict[str, Any], pod: Pod,
 # --- building ----------------------------------------------------------------------------------
 
 
-def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_SCHEDULER_NAME) -> Snapshot:
+def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+                   cache: Optional[SnapshotCache] = None) -> Snapshot:
     """Build the snapshot from converted, defaulted, validated v1 dicts (see ``cli.main.load_inputs``).
 
-    Objects of kinds outside :data:`USED_KINDS` are skipped. Raises ``ValidationFailed``."""
+    Objects of kinds outside :data:`USED_KINDS` are skipped. Raises ``ValidationFailed``.
+    ``cache``: reuse what earlier builds decoded for unchanged objects (see :class:`SnapshotCache`);
+    the snapshot is the same as without it."""
+    snap = _build(objects, scheduler_name, cache if cache is not None else _NoCache())
+    if cache is not None:
+        cache._sweep()
+    return snap
+
+
+def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Snapshot:
     errors: list[FieldError] = []
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for obj in objects:
@@ -333,7 +423,7 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     pcs: dict[str, PriorityClass] = {}
     for raw in by_kind.get("PriorityClass", []):
         try:
-            pc = decode_priority_class(raw)
+            pc = cache.get(_version_key(raw), lambda: decode_priority_class(raw))
         except ValidationFailed as err:
             errors.extend(err.errors)
             continue
@@ -348,7 +438,7 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     for kind in ("Queue", "PodGroup", "Topology"):
         for raw in by_kind.get(kind, []):
             try:
-                typed = kai.decode_and_validate_kai(raw)
+                typed = cache.get(_version_key(raw), lambda: kai.decode_and_validate_kai(raw))
             except ValidationFailed as err:
                 errors.extend(err.errors)
                 continue
@@ -376,20 +466,26 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     slices: list[ResourceSlice] = []
     claims: dict[Key, dict[str, Any]] = {}
     templates: dict[Key, dict[str, Any]] = {}
+    typed_known: dict[Key, ResourceClaim] = {}  # claims decoded here (not decoded a second time below)
+    template_keys: dict[Key, Optional[tuple]] = {}
     for raw in by_kind.get("DeviceClass", []):
-        typed = decode(raw)
+        typed = cache.get(_version_key(raw), lambda: decode(raw))
         if isinstance(typed, DeviceClass):
             classes[typed.metadata.name] = typed
     for raw in by_kind.get("ResourceSlice", []):
-        typed = decode(raw)
+        typed = cache.get(_version_key(raw), lambda: decode(raw))
         if isinstance(typed, ResourceSlice):
             slices.append(typed)
     for raw in by_kind.get("ResourceClaim", []):
-        if decode(raw) is not None:
+        typed = cache.get(_version_key(raw), lambda: decode(raw))
+        if typed is not None:
             claims[_key(raw)] = raw
+            typed_known[_key(raw)] = typed
     for raw in by_kind.get("ResourceClaimTemplate", []):
-        if decode(raw) is not None:
+        vkey = _version_key(raw)
+        if cache.get(vkey, lambda: decode(raw)) is not None:
             templates[_key(raw)] = raw
+            template_keys[_key(raw)] = vkey
     dra_gpus_on: dict[str, int] = {}
     for s in slices:
         if s.spec.node_name and _is_gpu_driver(s.spec.driver):
@@ -398,14 +494,16 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     # nodes
     nodes: list[NodeInfo] = []
     for raw in by_kind.get("Node", []):
+        vkey = _version_key(raw)
         try:
-            typed = decode(raw)
+            typed = cache.get(vkey, lambda: decode(raw))
         except ValidationFailed as err:
             errors.extend(err.errors)
             continue
         if isinstance(typed, Node):
+            dra = dra_gpus_on.get(typed.metadata.name, 0)
             try:
-                nodes.append(_node_info(raw, dra_gpus_on.get(typed.metadata.name, 0)))
+                nodes.append(cache.get(_sub(vkey, "info", dra), lambda: _node_info(raw, dra)))
             except ValidationFailed as err:
                 errors.extend(err.errors)
     nodes.sort(key=lambda n: n.name)
@@ -413,17 +511,19 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     # pods
     pods: dict[Key, PodInfo] = {}
     generated: set[Key] = set()
+    generated_keys: dict[Key, Optional[tuple]] = {}  # generated claim -> its cache key
     group_members: dict[Key, list[Key]] = {}
     for raw in by_kind.get("Pod", []):
         if raw.get("apiVersion") != "v1":
             continue
+        pkey = _version_key(raw)
         try:
-            pod = decode_pod(raw)
+            pod = cache.get(pkey, lambda: decode_pod(raw))
             key = (pod.metadata.namespace or "default", pod.metadata.name)
             if key in pods:
                 raise ValidationFailed([FieldError("Pod", key[0], key[1], "metadata.name", f'Duplicate value: "{key[1]}"')])
-            demand = gpu_demand(pod)
-            reqs = pod_requests(pod)
+            demand = cache.get(_sub(pkey, "gpu"), lambda: gpu_demand(pod))
+            reqs = cache.get(_sub(pkey, "requests"), lambda: pod_requests(pod))
             priority = _pod_priority(pod, classes_all, key)
         except ValidationFailed as err:
             errors.extend(err.errors)
@@ -445,7 +545,9 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
                 if ck in claims:
                     refs.append(PodClaimRef(rc.name, ck))
                 elif tk in templates:
-                    claims[ck] = _template_claim(templates[tk], raw, pod, rc.name)
+                    gen_key = None if template_keys.get(tk) is None else _sub(pkey, "claim", template_keys[tk], rc.name)
+                    claims[ck] = cache.get(gen_key, lambda: _template_claim(templates[tk], raw, pod, rc.name))
+                    generated_keys[ck] = gen_key
                     generated.add(ck)
                     refs.append(PodClaimRef(rc.name, ck))
                 else:
@@ -479,7 +581,9 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
 
     typed_claims: dict[Key, ResourceClaim] = {}
     for ck, raw in claims.items():
-        typed_claims[ck] = decode(raw)
+        typed = typed_known.get(ck)
+        typed_claims[ck] = typed if typed is not None else cache.get(_sub(generated_keys.get(ck), "typed"),
+                                                                     lambda: decode(raw))
 
     # groups
     groups: dict[Key, GroupInfo] = {}
