@@ -489,11 +489,20 @@ class _Cluster:
             for r, v in pod.other.items():
                 ns.other[r] = ns.other.get(r, Fraction(0)) - v
             self._hold_gpus(pod, info, ns)
+        # queue usage: summed per (queue, preemptible) first (exact), then one _add_queue each
+        sums: dict[tuple[str, bool], dict[str, list[Fraction]]] = {}
         for pod in self.snap.pods.values():
             if pod.holds_resources and pod.ours:
                 group = self._group_of(pod)
                 node = self.node_info.get(pod.node_name)
-                self._add_queue(group.queue, self.charge_for(pod, node), group.preemptible, +1)
+                charge = self.charge_for(pod, node)
+                row = sums.get((group.queue, group.preemptible))
+                if row is None:
+                    row = sums[(group.queue, group.preemptible)] = {r: [] for r in RESOURCES}
+                for r in RESOURCES:
+                    row[r].append(charge[r])
+        for (queue, preemptible), row in sums.items():
+            self._add_queue(queue, {r: _exact_sum(vs) for r, vs in row.items()}, preemptible, +1)
 
     def _hold_gpus(self, pod: PodInfo, info: NodeInfo, ns: _NodeState) -> None:
         demand = pod.gpu
@@ -509,7 +518,8 @@ class _Cluster:
         used = named[:count] if len(named) >= count else named
         for i in used:
             ns.gpu_used[i] += share
-            ns.gpu_free -= share
+        if used:
+            ns.gpu_free -= len(used) * share  # one index update per pod
         self.held_gpu[pod.key] = (list(used), share)
 
     # --- queue checks --------------------------------------------------------------------

@@ -370,6 +370,16 @@ def _pod_priority(pod: Pod, classes: dict[str, PriorityClass], key: Key) -> int:
     return value
 
 
+def _split_requests(reqs: dict[str, Fraction]) -> tuple[Fraction, Fraction, dict[str, Fraction]]:
+    """``(cpu millicores, memory bytes, other requests)`` of a pod's requests."""
+    other = dict(reqs)
+    cpu = other.pop("cpu", Fraction(0)) * 1000
+    memory = other.pop("memory", Fraction(0))
+    other.pop(GPU_RESOURCE, None)
+    other.pop("ephemeral-storage", None)
+    return cpu, memory, other
+
+
 def _held_gpus(pod: Pod) -> tuple[str, ...]:
     text = pod.metadata.annotations.get(GPUS_ANNOTATION, "")
     return tuple(sorted({p.strip() for p in text.split(",") if p.strip()}))
@@ -528,11 +538,8 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Sn
         except ValidationFailed as err:
             errors.extend(err.errors)
             continue
-        reqs = dict(reqs)
-        cpu = reqs.pop("cpu", Fraction(0)) * 1000
-        memory = reqs.pop("memory", Fraction(0))
-        reqs.pop(GPU_RESOURCE, None)
-        reqs.pop("ephemeral-storage", None)
+        cpu, memory, reqs = cache.get(_sub(pkey, "split"), lambda: _split_requests(reqs))
+        reqs = dict(reqs)  # each PodInfo has its own
         refs: list[PodClaimRef] = []
         for i, rc in enumerate(pod.spec.resource_claims):
             if rc.resource_claim_name:
