@@ -44,7 +44,7 @@ import _snapshots as S  # noqa: E402
 from gpuplane.scheduler import cycle as _cycle  # noqa: E402
 from gpuplane.scheduler import manifests as M  # noqa: E402
 from gpuplane.scheduler.cycle import run_rounds  # noqa: E402
-from gpuplane.scheduler.snapshot import build_snapshot  # noqa: E402
+from gpuplane.scheduler.snapshot import SnapshotCache, build_snapshot  # noqa: E402
 
 SIZES = (500, 1000, 5000)
 QUICK_SIZES = (500,)
@@ -263,6 +263,62 @@ def profile(workload: str, nodes: int, pods: int, top: int) -> None:
         print(body.rstrip())
 
 
+# --- the simulator's case ------------------------------------------------------------------------
+
+SIM_PENDING = (100, 1000, 3000)
+
+
+def _sim_event(objs: list[dict[str, Any]], k: int) -> None:
+    """One event: a pending pod changes (new cpu request, new resourceVersion), round robin."""
+    pods = [o for o in objs if o.get("kind") == "Pod" and not o["spec"].get("nodeName")]
+    pod = pods[k % len(pods)]
+    pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] = str(1 + k % 3)
+    meta = pod["metadata"]
+    meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+
+
+def run_sim(pending_counts: tuple[int, ...], events: int) -> None:
+    """Per event: ``build_snapshot(objects, cache=...)`` + ``run_rounds(snapshot, 1)`` on the
+    simulator-sized cluster (``_snapshots.sim_scenario``), after one uncached build warmed the cache."""
+    head = ("pending", "running", "nodes", "build (no cache)", "build (cache) p50", "cycle p50", "cycle p99",
+            "event p50", "event p99", "bound", "evicted")
+    lines: list[tuple] = [head]
+    for pending in pending_counts:
+        objs = M.schedule_objects(S.sim_scenario(pending))
+        cache = SnapshotCache()
+        t0 = time.perf_counter()
+        build_snapshot(objs)
+        cold = time.perf_counter() - t0
+        build_snapshot(objs, cache=cache)
+        builds, cycles, totals = [], [], []
+        bound = evicted = 0
+        for k in range(events):
+            _sim_event(objs, k)
+            t0 = time.perf_counter()
+            snap = build_snapshot(objs, cache=cache)
+            t1 = time.perf_counter()
+            result = run_rounds(snap, 1, now=NOW)
+            t2 = time.perf_counter()
+            builds.append(t1 - t0)
+            cycles.append(t2 - t1)
+            totals.append(t2 - t0)
+            bound, evicted = len(result.placements), len(result.evictions)
+        row = Row("sim", S.SIM_NODES, pending, cycles=cycles)
+        tot = Row("sim", S.SIM_NODES, pending, cycles=totals)
+        lines.append((f"{pending:,}", f"{S.SIM_RUNNING:,}", str(S.SIM_NODES), _fmt_s(cold),
+                      _fmt_s(statistics.median(builds)), _fmt_s(row.p(0.5)), _fmt_s(row.p(0.99)),
+                      _fmt_s(tot.p(0.5)), _fmt_s(tot.p(0.99)), f"{bound:,}", f"{evicted:,}"))
+        print(f"  .. sim @ {pending:,} pending: event p50 {_fmt_s(tot.p(0.5))}", file=sys.stderr, flush=True)
+    print()
+    print(f"simulator case: {events} events per row, each = one pending pod changed (new resourceVersion), then"
+          " build_snapshot(objects, cache=SnapshotCache()) + run_rounds(snapshot, 1)")
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    for k, line in enumerate(lines):
+        print("  ".join(str(c).rjust(w) for c, w in zip(line, widths)))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="500 nodes, 500 pods, 15 s cap per scenario (< 1 min)")
@@ -274,7 +330,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--profile", default=None, metavar="WORKLOAD@NODES[xPODS]",
                     help="instead of the table: cProfile one cycle, e.g. 1gpu@5000x1000")
     ap.add_argument("--top", type=int, default=25, help="profile rows to print")
+    ap.add_argument("--sim", default=None, metavar="N[,N...]",
+                    help="only the simulator case, with these pending-pod counts (default 100,1000,3000)")
+    ap.add_argument("--sim-events", type=int, default=None, help="events per simulator row (default 20; quick 5)")
+    ap.add_argument("--no-sim", action="store_true", help="skip the simulator case")
     args = ap.parse_args(argv)
+    sim_events = args.sim_events if args.sim_events is not None else (5 if args.quick else 20)
+    if args.sim:
+        run_sim(tuple(int(x) for x in args.sim.split(",")), sim_events)
+        return 0
 
     if args.profile:
         workload, _, size = args.profile.partition("@")
@@ -331,6 +395,8 @@ def main(argv: Optional[list[str]] = None) -> int:
           " snapshot = build_snapshot; cycle = run_rounds(snapshot, 1);")
     print("pods/s = pods bound / cycle p50; cap = pods the empty cluster can hold by GPUs; timed-out rows: pods bound"
           " before the interruption / time until it.")
+    if not args.no_sim:
+        run_sim((100,) if args.quick else SIM_PENDING, sim_events)
     print(f"total wall time {time.perf_counter() - started:.1f} s")
     return 1 if any(r.error for r in rows) else 0
 

@@ -405,6 +405,7 @@ class _Cluster:
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
         self._with_jobs: dict[tuple[str, ...], set[str]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
+        self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
         self.reasons: dict[Key, PendingReason] = {}
         self.group_reasons: dict[Any, PendingReason] = {}
@@ -447,14 +448,11 @@ class _Cluster:
         if queue not in self.snap.tree:
             return
         qkeys = self._qkeys
+        items = [(r, _num(charge[r])) for r in RESOURCES if charge[r]]
         for q in self._chain(queue):
             qkeys.pop(q, None)
             alloc, alloc_np = self.alloc[q], self.alloc_np[q]
-            for r in RESOURCES:
-                c = charge[r]
-                if not c:
-                    continue
-                c = _num(c)
+            for r, c in items:
                 if sign > 0:
                     alloc[r] += c
                     if not preemptible:
@@ -528,9 +526,16 @@ class _Cluster:
         tree = self.snap.tree
         chain = self._chain(group.queue)
         for q in chain:
+            limited = self._limited.get(q)
+            if limited is None:
+                node = tree[q]
+                limited = self._limited[q] = tuple(
+                    r for r in RESOURCES if node.spec(r).limit != UNLIMITED or node.spec(r).quota != UNLIMITED)
+            if not limited:
+                continue
             level = "" if q == group.queue else f" (an ancestor of queue {group.queue})"
             node = tree[q]
-            for r in RESOURCES:
+            for r in limited:  # the resources with a limit or a quota (nothing to check for the others)
                 need = charge[r]
                 if _le0(need):
                     continue
@@ -1366,7 +1371,9 @@ class _Cluster:
 
     def eff_alloc(self, q: str) -> dict[str, Fraction]:
         """Queue allocation as the actions see it: minus pods being evicted, plus nominated pods."""
-        return {r: self.alloc[q][r] - self.releasing_q[q][r] + self.pipelined_q[q][r] for r in RESOURCES}
+        a, rel, pip = self.alloc[q], self.releasing_q[q], self.pipelined_q[q]
+        # (most queues have nothing releasing or nominated: skip the Fraction arithmetic)
+        return {r: (a[r] - rel[r] + pip[r]) if (rel[r] or pip[r]) else a[r] for r in RESOURCES}
 
     # KAI's other actions live in gpuplane.scheduler.actions
     def consolidation(self) -> None:
