@@ -283,6 +283,8 @@ def run_sim(pending_counts: tuple[int, ...], events: int) -> None:
     head = ("pending", "running", "nodes", "build (no cache)", "build (cache) p50", "cycle p50", "cycle p99",
             "event p50", "event p99", "bound", "evicted")
     lines: list[tuple] = [head]
+    phase_names = ("init", "begin_round") + tuple(getattr(_cycle, "ACTION_ORDER", ()))
+    phase_rows: list[tuple] = [("pending",) + phase_names]
     for pending in pending_counts:
         objs = M.schedule_objects(S.sim_scenario(pending))
         cache = SnapshotCache()
@@ -292,8 +294,10 @@ def run_sim(pending_counts: tuple[int, ...], events: int) -> None:
         build_snapshot(objs, cache=cache)
         builds, cycles, totals = [], [], []
         bound = evicted = 0
+        phases: dict[str, float] = {}
         for k in range(events):
             _sim_event(objs, k)
+            _PHASES.clear()
             t0 = time.perf_counter()
             snap = build_snapshot(objs, cache=cache)
             t1 = time.perf_counter()
@@ -303,6 +307,9 @@ def run_sim(pending_counts: tuple[int, ...], events: int) -> None:
             cycles.append(t2 - t1)
             totals.append(t2 - t0)
             bound, evicted = len(result.placements), len(result.evictions)
+            for name, v in _PHASES.items():
+                phases[name] = phases.get(name, 0.0) + v
+        phase_rows.append((f"{pending:,}",) + tuple(_fmt_s(phases.get(n, 0.0) / events) for n in phase_names))
         row = Row("sim", S.SIM_NODES, pending, cycles=cycles)
         tot = Row("sim", S.SIM_NODES, pending, cycles=totals)
         lines.append((f"{pending:,}", f"{S.SIM_RUNNING:,}", str(S.SIM_NODES), _fmt_s(cold),
@@ -314,6 +321,12 @@ def run_sim(pending_counts: tuple[int, ...], events: int) -> None:
           " build_snapshot(objects, cache=SnapshotCache()) + run_rounds(snapshot, 1)")
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     for k, line in enumerate(lines):
+        print("  ".join(str(c).rjust(w) for c, w in zip(line, widths)))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    print("where a simulator cycle's time goes (mean per event):")
+    widths = [max(len(str(line[i])) for line in phase_rows) for i in range(len(phase_rows[0]))]
+    for k, line in enumerate(phase_rows):
         print("  ".join(str(c).rjust(w) for c, w in zip(line, widths)))
         if k == 0:
             print("  ".join("-" * w for w in widths))
