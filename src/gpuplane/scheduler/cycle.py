@@ -38,6 +38,12 @@ gpusharingorder, resourcetype and nodeplacement plugins):
 
 Everything is deterministic: inputs are sorted, ties broken by name; the clock is read only
 when ``now`` is not given.
+
+Speed without changing a decision: node and queue accounting hold ints while values are whole
+(exact, and ~10x cheaper than Fraction arithmetic; results still carry Fractions); whole-GPU and
+fractional pods visit nodes in binpack order through a free-GPU index and stop at the first fit;
+DRA pods do the same in the scan's order after one full scan per claim shape, skipping nodes
+where the allocator already found no devices for that shape (see ``_DraFit``).
 """
 
 from __future__ import annotations

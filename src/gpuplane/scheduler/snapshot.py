@@ -16,7 +16,9 @@ Contract: ``shared/spec/cli-contracts.md`` (``gpuplane schedule``). The snapshot
   so that the same input gives the same output); one that already exists is used as is.
 
 Everything here is read-only after :func:`build_snapshot`; the scheduling cycle
-(:mod:`gpuplane.scheduler.cycle`) keeps its own mutable state.
+(:mod:`gpuplane.scheduler.cycle`) keeps its own mutable state. A caller that rebuilds the
+snapshot often (a simulator, after every event) passes a :class:`SnapshotCache`: objects that
+come back with the same ``metadata.uid`` and ``metadata.resourceVersion`` are not decoded again.
 
 Errors in the input (type errors, invalid KAI objects, invalid GPU annotations, unknown
 priority classes) are raised as :class:`~gpuplane.api.errors.ValidationFailed`, naming the
