@@ -410,7 +410,8 @@ class _Cluster:
         self._fail_cache: dict[tuple, tuple[int, str, dict[str, int]]] = {}  # pod shape -> (version, NoNodeFits)
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
-        self._with_jobs: dict[tuple[str, ...], set[str]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
+        self._with_jobs: dict[tuple[str, ...], tuple[set[str], dict[Optional[str], list[str]]]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
+        self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
         self.reasons: dict[Key, PendingReason] = {}
@@ -666,7 +667,9 @@ class _Cluster:
         claims_shape = (tuple((c.metadata.namespace, msgspec.json.encode(c.spec)) for c in to_allocate)
                         if to_allocate else None)
         dra_shape = claims_shape if self._dra_memo_ok else None
-        skey = self._static_key(pod)
+        skey = self._skeys.get(pod.key)
+        if skey is None:
+            skey = self._skeys[pod.key] = self._static_key(pod)
         found = None
         if only is not None:
             return self._place_among(pod, group, only, rank or {}, to_allocate, allocated_selectors, dra_shape,
@@ -1207,16 +1210,22 @@ class _Cluster:
         live = tuple(q for q, gs in jobs.items() if gs)
         if not live:
             return None
-        with_jobs = self._with_jobs.get(live)
-        if with_jobs is None:
-            with_jobs = set()
+        memo = self._with_jobs.get(live)
+        if memo is None:
+            with_jobs: set[str] = set()
             for q in live:
                 with_jobs.update(self._chain(q))
-            self._with_jobs = {live: with_jobs}  # keep the latest only
-        level = [q for q in tree.roots if q in with_jobs]
+            # queues with jobs below them: the roots, and each queue's children (filled lazily)
+            memo = (with_jobs, {None: [q for q in tree.roots if q in with_jobs]})
+            self._with_jobs = {live: memo}  # keep the latest only
+        with_jobs, kids_of = memo
+        level = kids_of[None]
+        key = self._queue_key
         while True:
-            q = min(level, key=self._queue_key)
-            kids = [c for c in tree.children(q) if c in with_jobs]
+            q = min(level, key=key) if len(level) > 1 else level[0]
+            kids = kids_of.get(q)
+            if kids is None:
+                kids = kids_of[q] = [c for c in tree.children(q) if c in with_jobs]
             if not kids:
                 return q
             level = kids
