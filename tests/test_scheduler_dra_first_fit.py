@@ -90,3 +90,25 @@ def test_first_fit_after_gang_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
     objs += M.schedule_objects([M.pod("z9", queue="q", claims=[{"name": "gpu", "resourceClaimTemplateName": "t1"}])])
     fast, full = _both(objs, monkeypatch, rounds=2)
     assert fast == full
+
+
+def test_allocator_error_on_a_node_only_smaller_pods_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    """n01's devices lack the attribute the claim's selector reads (a CEL runtime error there).
+    Pod a (4 CPUs) cannot reach n01 (2 CPUs), so its full scan never asks the allocator there;
+    pod b (1 CPU) can, and the full scan fails it with the error: so must the first-fit."""
+    objs: list[dict[str, Any]] = [M.queue("dept", gpu_quota=100), M.queue("q", parent="dept", gpu_quota=100),
+                                  M.device_class(), M.node("n00", cpu="8"), M.gpu_slice("n00", 4),
+                                  M.node("n01", cpu="2")]
+    bad = M.gpu_slice("n01", 4)
+    for dev in bad["spec"]["devices"]:
+        dev["attributes"] = {"other": {"int": 1}}
+    tmpl = M.claim_template("sel", count=1)
+    tmpl["spec"]["spec"]["devices"]["requests"][0]["exactly"]["selectors"] = [
+        {"cel": {"expression": "device.attributes['gpu.example.com'].index >= 0"}}]
+    objs += [bad, tmpl]
+    objs += [M.pod(n, queue="q", cpu=c, claims=[{"name": "gpu", "resourceClaimTemplateName": "sel"}])
+             for n, c in (("a", "4"), ("b", "1"), ("c", "4"))]
+    fast, full = _both(M.schedule_objects(objs), monkeypatch)
+    assert fast == full
+    assert fast[0][("default", "a")][0] == "n00"
+    assert fast[1][("default", "b")]["code"] == "ResourceClaimError"

@@ -303,7 +303,8 @@ class _FreeIndex:
 
 
 class _DraFit:
-    """First-fit state of one DRA claim shape (``place``'s ``dra_shape``), so that a DRA pod
+    """First-fit state of one DRA claim shape (``place``'s ``dra_shape``) for one pod shape
+    (what node checks before the allocator read, and its already-allocated claims), so that a DRA pod
     visits nodes in the scan's order and stops at the first that fits, skipping nodes where the
     allocator already said no.
 
@@ -398,7 +399,7 @@ class _Cluster:
         self._dra_epoch: dict[str, int] = {}  # per node: bumped when an allocation is recorded there
         self._dra_global = 0  # bumped on rollback (restore replaces the whole state)
         self._freed = 0  # bumped when node resources are given back (undo, release, DRA rollback)
-        self._dra_fit: dict[tuple, _DraFit] = {}  # first-fit state per DRA claim shape (see _DraFit)
+        self._dra_fit: dict[tuple, _DraFit] = {}  # first-fit state per (claim shape, pod shape) (see _DraFit)
         self.claim_alloc: dict[Key, dict[str, Any]] = {}
         self.claim_reserved: dict[Key, list[Key]] = {}
         self.placements: dict[Key, Placement] = {}
@@ -693,7 +694,10 @@ class _Cluster:
                                      node_reasons=dict(hit[2]))
         first_fit = dra_shape is not None and self._dra_first_fit_applies(pod, charge)
         if first_fit:
-            found = self._dra_first_fit(pod, to_allocate, allocated_selectors, dra_shape, skey)
+            # per claim shape and pod shape: pods of one shape pass the same checks before the
+            # allocator on a node, so the probe scan asked the allocator on every node they can reach
+            fit_key = (dra_shape, self._shape_key(pod), tuple(ck for ck, _ in allocated_selectors))
+            found = self._dra_first_fit(pod, to_allocate, allocated_selectors, dra_shape, skey, fit_key)
             if found is not None:
                 return self._bind(found, pod, group)
             probe = (self._dra_global, self._freed)
@@ -701,9 +705,9 @@ class _Cluster:
         if isinstance(scan, PendingReason):
             return scan
         if first_fit:
-            fit = self._dra_fit.get(dra_shape)
+            fit = self._dra_fit.get(fit_key)
             if fit is None or fit.probe != probe:
-                self._dra_fit[dra_shape] = _DraFit(probe)
+                self._dra_fit[fit_key] = _DraFit(probe)
         best, counts, total = scan
         if best is None:
             parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -832,12 +836,12 @@ class _Cluster:
                 and self.unique_names and pod.key not in self.nominated)
 
     def _dra_first_fit(self, pod: PodInfo, to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
-                       dra_shape: tuple, skey: bytes) -> Optional[Placement]:
+                       dra_shape: tuple, skey: bytes, fit_key: tuple) -> Optional[Placement]:
         """The node the full scan would pick for a DRA pod (see :meth:`_dra_first_fit_applies`),
         visiting nodes in the scan's order and skipping nodes where the allocator found nothing
         for this claim shape since their last change. ``None``: not known (no current probe, see
         :class:`_DraFit`) or no node fits; the caller then runs the full scan."""
-        fit = self._dra_fit.get(dra_shape)
+        fit = self._dra_fit.get(fit_key)
         if fit is None or fit.probe != (self._dra_global, self._freed):
             return None
         idx = self.free_index
