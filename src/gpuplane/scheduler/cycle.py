@@ -376,12 +376,13 @@ class _Cluster:
         self.frag = FragScorer.from_snapshot(snap) if config.gpu_strategy == "fgd" else None
         self.features = Features()
         self.free_index = _FreeIndex()
-        self.nodes: dict[str, _NodeState] = {
+        states = [
             # ints while whole (see _num): the hot paths add and compare these per pod
-            n.name: _NodeState(_num(n.cpu_milli), _num(n.memory), n.max_pods, dict(n.other), [0] * n.gpus, n.gpus,
-                               n.name, self.free_index)
+            _NodeState(_num(n.cpu_milli), _num(n.memory), n.max_pods, dict(n.other), [0] * n.gpus, n.gpus,
+                       n.name, None)  # indexed after _account_running (one insert per node)
             for n in snap.nodes
-        }
+        ]
+        self.nodes: dict[str, _NodeState] = {ns.name: ns for ns in states}
         # the binpack shortcut in place() visits nodes by name: it needs one node per name
         self.unique_names = len(self.nodes) == len(snap.nodes)
         self.node_info: dict[str, NodeInfo] = {n.name: n for n in snap.nodes}
@@ -431,6 +432,11 @@ class _Cluster:
         self.evictions: list[dict[str, Any]] = []
         self.jobs: dict[str, list[GroupInfo]] = {}
         self._account_running()
+        for ns in states:  # every state, as when each registered itself (a duplicate name's too)
+            self.free_index.add(ns.gpu_free, ns.name)
+            if self.nodes[ns.name] is ns:
+                ns.index = self.free_index
+                self.free_index.refresh(ns.name, ns.gpu_used)
 
     # --- accounting ----------------------------------------------------------------------
 
