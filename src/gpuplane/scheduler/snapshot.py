@@ -372,6 +372,12 @@ def _pod_priority(pod: Pod, classes: dict[str, PriorityClass], key: Key) -> int:
     return value
 
 
+def _pod_demand(pod: Pod) -> tuple[GpuDemand, tuple[Fraction, Fraction, dict[str, Fraction]]]:
+    """What the pod alone asks for: GPUs, and CPU / memory / other requests."""
+    demand = gpu_demand(pod)
+    return demand, _split_requests(pod_requests(pod))
+
+
 def _split_requests(reqs: dict[str, Fraction]) -> tuple[Fraction, Fraction, dict[str, Fraction]]:
     """``(cpu millicores, memory bytes, other requests)`` of a pod's requests."""
     other = dict(reqs)
@@ -534,13 +540,11 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Sn
             key = (pod.metadata.namespace or "default", pod.metadata.name)
             if key in pods:
                 raise ValidationFailed([FieldError("Pod", key[0], key[1], "metadata.name", f'Duplicate value: "{key[1]}"')])
-            demand = cache.get(_sub(pkey, "gpu"), lambda: gpu_demand(pod))
-            reqs = cache.get(_sub(pkey, "requests"), lambda: pod_requests(pod))
+            demand, (cpu, memory, reqs) = cache.get(_sub(pkey, "demand"), lambda: _pod_demand(pod))
             priority = _pod_priority(pod, classes_all, key)
         except ValidationFailed as err:
             errors.extend(err.errors)
             continue
-        cpu, memory, reqs = cache.get(_sub(pkey, "split"), lambda: _split_requests(reqs))
         reqs = dict(reqs)  # each PodInfo has its own
         refs: list[PodClaimRef] = []
         for i, rc in enumerate(pod.spec.resource_claims):
