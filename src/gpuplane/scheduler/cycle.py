@@ -413,6 +413,7 @@ class _Cluster:
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
         self._with_jobs: dict[tuple[str, ...], tuple[set[str], dict[Optional[str], list[str]]]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
+        self._shapes: dict[Key, tuple] = {}  # place: the pod's _shape_key
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
@@ -693,7 +694,7 @@ class _Cluster:
             # node fitting depends only on the pod's shape (and its new claims' specs) and the
             # node and DRA state: while nothing changed (``version``), a pod of the same shape
             # that found no node finds none again
-            fkey = (self._shape_key(pod), claims_shape)
+            fkey = (self._pod_shape(pod), claims_shape)
             hit = self._fail_cache.get(fkey)
             if hit is not None and hit[0] == self.version:
                 return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
@@ -702,7 +703,7 @@ class _Cluster:
         if first_fit:
             # per claim shape and pod shape: pods of one shape pass the same checks before the
             # allocator on a node, so the probe scan asked the allocator on every node they can reach
-            fit_key = (dra_shape, self._shape_key(pod), tuple(ck for ck, _ in allocated_selectors))
+            fit_key = (dra_shape, self._pod_shape(pod), tuple(ck for ck, _ in allocated_selectors))
             found = self._dra_first_fit(pod, to_allocate, allocated_selectors, dra_shape, skey, fit_key)
             if found is not None:
                 return self._bind(found, pod, group)
@@ -775,6 +776,13 @@ class _Cluster:
         """What :func:`static_filter` reads from the pod."""
         spec = pod.pod.spec
         return msgspec.json.encode((spec.tolerations, spec.node_selector, spec.affinity))
+
+    def _pod_shape(self, pod: PodInfo) -> tuple:
+        """:meth:`_shape_key`, once per pod and run (pods do not change in a run)."""
+        shape = self._shapes.get(pod.key)
+        if shape is None:
+            shape = self._shapes[pod.key] = self._shape_key(pod)
+        return shape
 
     @staticmethod
     def _shape_key(pod: PodInfo) -> tuple:

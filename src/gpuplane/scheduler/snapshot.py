@@ -268,6 +268,9 @@ class SnapshotCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __bool__(self) -> bool:  # an empty cache is still a cache (``cache or SnapshotCache()`` keeps it)
+        return True
+
     def clear(self) -> None:
         self._entries.clear()
         self._used.clear()
