@@ -61,7 +61,8 @@ from .fairshare import compute_fair_shares
 from .gpus import choose_gpus, gpu_index, per_device_share
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
-from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
+from .snapshot import (GroupInfo, Key, NodeInfo, PodInfo, Snapshot, allocation_gpu_units, claim_gpu_units,
+                       gpu_device_index, requested_gpu_units)
 from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
@@ -344,8 +345,25 @@ class _Cluster:
 
     # --- accounting ----------------------------------------------------------------------
 
-    def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None) -> dict[str, Fraction]:
-        """What the pod counts against its queue: GPUs, CPU millicores, memory MB."""
+    # claims whose snapshot allocation was released by an eviction in this run (their pods are
+    # recreated: the claim is allocated again from scratch); per instance once one is released
+    freed_claims: frozenset[Key] | set[Key] = frozenset()
+    _gpu_devices: Optional[dict] = None
+
+    def gpu_devices(self) -> dict:
+        """Published GPU-driver devices and what each counts for (built once per run)."""
+        if self._gpu_devices is None:
+            self._gpu_devices = gpu_device_index(self.snap.slices)
+        return self._gpu_devices
+
+    def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None,
+                   new_claims: Optional[dict[Key, dict[str, Any]]] = None) -> dict[str, Fraction]:
+        """What the pod counts against its queue: GPUs, CPU millicores, memory MB.
+
+        DRA claims count the devices actually allocated (``new_claims``: allocations being made
+        now; then those made earlier in the run; then the snapshot's), see
+        :func:`~gpuplane.scheduler.snapshot.claim_gpu_units`; an unallocated claim counts its
+        request estimate."""
         gpu = Fraction(0)
         if pod.gpu.whole:
             gpu = Fraction(pod.gpu.whole)
@@ -355,11 +373,22 @@ class _Cluster:
                 gpu = pod.gpu.gpus(mem)
             except ValueError:
                 gpu = Fraction(0)
-        seen = set()
-        for ref in pod.claims:
-            if ref.claim is not None and ref.claim not in seen:
-                seen.add(ref.claim)
-                gpu += claim_gpu_units(self.snap.typed_claims[ref.claim])
+        if pod.claims:
+            seen = set()
+            for ref in pod.claims:
+                ck = ref.claim
+                if ck is None or ck in seen:
+                    continue
+                seen.add(ck)
+                alloc = new_claims.get(ck) if new_claims else None
+                if alloc is None:
+                    alloc = self.claim_alloc.get(ck)
+                if alloc is not None:
+                    gpu += allocation_gpu_units(alloc, self.gpu_devices())
+                elif ck in self.freed_claims:
+                    gpu += requested_gpu_units(self.snap.typed_claims[ck])
+                else:
+                    gpu += claim_gpu_units(self.snap.typed_claims[ck], self.gpu_devices())
         return {"gpu": gpu, "cpu": pod.cpu_milli, "memory": pod.memory / MB}
 
     def _add_queue(self, queue: str, charge: dict[str, Fraction], preemptible: bool, sign: int) -> None:
@@ -656,10 +685,15 @@ class _Cluster:
         """Everything about a claimless pod that node fitting reads (its equivalence class)."""
         return (pod.cpu_milli, pod.memory, tuple(sorted(pod.other.items())), repr(pod.gpu), _Cluster._static_key(pod))
 
-    def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement:
+    def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement | PendingReason:
         if placement.claims:  # private copies: the allocator memo keeps its own
             placement.claims = [(k, copy.deepcopy(a)) for k, a in placement.claims]
-        placement.charge = self.charge_for(pod, self.node_info[placement.node])
+        placement.charge = self.charge_for(pod, self.node_info[placement.node],
+                                           dict(placement.claims) if placement.claims else None)
+        if placement.claims:  # the queue check again, with the devices actually chosen (a MIG slice counts its share)
+            reason = self.queue_check(pod, group, placement.charge)
+            if reason is not None:
+                return reason
         placement.preemptible = group.preemptible
         self.apply(placement, pod)
         return placement
