@@ -10,10 +10,16 @@ placed by allocate in a later round, which prefers the nominated node.
 
 Common rules (KAI: ``actions/common/solvers``, ``plugins/proportion``, ``plugins/minruntime``):
 
-- Victims are whole jobs (gangs): every active pod of a PodGroup, or a lone pod. Only
-  preemptible jobs of this scheduler are victims; non-preemptible jobs, pods of other
-  schedulers, jobs bound in the current round (still "binding"), jobs already Releasing in
-  the input, and jobs with DRA ResourceClaims (a known gap) never are.
+- Victims are whole jobs (gangs): every active pod of a PodGroup, or a lone pod — except
+  elastic jobs (more active pods than ``minMember``): each pod above ``minMember`` (youngest
+  first) is a victim of its own, tried before the job's core, and may go even while min-runtime
+  protects the core; the core (``minMember`` pods) only goes with all of them (KAI
+  ``splitVictimTasks``). Only preemptible jobs of this scheduler are victims; non-preemptible
+  jobs, pods of other schedulers, jobs bound in the current round (still "binding"), jobs
+  already Releasing in the input, and jobs holding a DRA ResourceClaim that a pod of another
+  job also names never are. Evicting a job deallocates the claims only it uses (the devices go
+  back to the allocator once its last pod holding them is gone; the output drops their
+  ``status.allocation`` and ``reservedFor`` from the round after the eviction).
 - Victim order: the reversed job order — lower priority first, then younger (later
   creationTimestamp), then name; for reclaim, queues most over their fair share first.
 - Search: victims are added one job at a time until the pending job's missing gang members
@@ -27,8 +33,8 @@ Common rules (KAI: ``actions/common/solvers``, ``plugins/proportion``, ``plugins
   ``kai.scheduler/last-eviction-timestamp`` and its last eviction in this run.
 - Min-runtime: a victim that started less than ``preemptMinRuntime`` (preempt; resolved from
   the victim's queue upward) or ``reclaimMinRuntime`` (reclaim; resolved from the victim's
-  ancestor just below the lowest common ancestor with the reclaimer, upward) ago is
-  protected. The start is the PodGroup annotation ``kai.scheduler/last-start-timestamp``, else
+  ancestor just below the lowest common ancestor with the reclaimer, upward; when no queue sets
+  it, the scheduler config's ``minRuntime`` default, else 0) ago is protected. The start is the PodGroup annotation ``kai.scheduler/last-start-timestamp``, else
   the latest ``status.startTime`` (else ``creationTimestamp``) of its running pods; pods bound
   in this run started "now". Times are measured against ``--now``.
 
@@ -147,13 +153,16 @@ def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:
 
 
 def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
-    """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; 0 if none."""
+    """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; else
+    the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured)."""
     for q in [queue] + c.snap.tree.ancestors(queue):
         raw = c.snap.queues_raw.get(q) or {}
         v = _duration((raw.get("spec") or {}).get(field))
         if v is not None:
             return v
-    return 0.0
+    if field == "preemptMinRuntime":
+        return c.config.preempt_min_runtime_s
+    return c.config.reclaim_min_runtime_s
 
 
 def _started(c: "_Cluster", group: GroupInfo) -> float:
@@ -194,8 +203,11 @@ def _victim_ok(c: "_Cluster", group: GroupInfo) -> Optional[list[PodInfo]]:
     if not active:
         return None
     for p in _pods(c, group):
-        if c.holds(p) and (not p.ours or p.claims):
+        if c.holds(p) and not p.ours:
             return None
+        for ref in p.claims if c.holds(p) else ():
+            if ref.claim is not None and any(c._group_of(c.snap.pods[u]).key != group.key for u in c.claim_users(ref.claim)):
+                return None  # a claim shared with another job: evicting this one frees nothing of it
     for p in active:
         pl = c.placements.get(p.key)
         if pl is not None and pl.round == c.round:
@@ -203,6 +215,35 @@ def _victim_ok(c: "_Cluster", group: GroupInfo) -> Optional[list[PodInfo]]:
         if pl is None and p.state == RELEASING:
             return None  # already being deleted
     return active
+
+
+class _Surplus(list):
+    """The pods of a victim unit above its job's minMember (elastic): evictable one by one,
+    before the job's core, and even while the core is min-runtime protected."""
+
+
+def _victim_units(c: "_Cluster", group: GroupInfo, pods: list[PodInfo], core_ok: bool = True
+                  ) -> list[tuple[GroupInfo, list[PodInfo]]]:
+    """KAI ``splitVictimTasks``: an elastic job (more active pods than minMember) offers each pod
+    above minMember as its own victim (youngest first), then its core (minMember pods) as one
+    unit; any other job is one unit. ``core_ok``: whether the core (the whole job) may go."""
+    extra = len(pods) - max(group.min_member, 1)
+    if group.kind != "PodGroup" or extra <= 0:
+        return [(group, pods)] if core_ok else []
+    order = sorted(pods, key=lambda p: (p.creation, p.key), reverse=True)
+    units: list[tuple[GroupInfo, list[PodInfo]]] = [(group, _Surplus([p])) for p in order[:extra]]
+    if core_ok:
+        units.append((group, order[extra:]))
+    return units
+
+
+def _closure(chosen: list[tuple[GroupInfo, list[PodInfo]]], keep: list[tuple[GroupInfo, list[PodInfo]]]
+             ) -> list[tuple[GroupInfo, list[PodInfo]]]:
+    """``keep`` plus, for every job whose core it keeps, that job's surplus pods from ``chosen``:
+    a gang is never cut below minMember while pods above it stay."""
+    cores = {g.key for g, pods in keep if not isinstance(pods, _Surplus)}
+    ids = {id(v) for v in keep}
+    return [v for v in chosen if id(v) in ids or (v[0].key in cores and isinstance(v[1], _Surplus))]
 
 
 def _needed(c: "_Cluster", job: GroupInfo) -> tuple[list[PodInfo], int]:
@@ -280,8 +321,14 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
     chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
     fit = None
     sims = 0
+    skipped: set[Key] = set()  # jobs with a surplus pod not taken: their core may not go
     for cand in candidates:
+        surplus = isinstance(cand[1], _Surplus)
+        if not surplus and cand[0].key in skipped:
+            continue
         if accept is not None and not accept(cand):
+            if surplus:
+                skipped.add(cand[0].key)
             continue
         chosen.append(cand)
         if w:
@@ -301,7 +348,7 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
         return None
     # victims on nodes the job does not use are not needed
     used = {pl.node for key, pl in fit.items() if c._group_of(c.snap.pods[key]).key == job.key}
-    near = [v for v in chosen if any(c.node_of(p) in used for p in v[1])]
+    near = _closure(chosen, [v for v in chosen if any(c.node_of(p) in used for p in v[1])])
     if near and len(near) < len(chosen):
         again = simulate(c, job, near)
         if again is not None:
@@ -309,7 +356,11 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
     for v in list(reversed(chosen)):
         if len(chosen) == 1 or sims >= 2 * MAX_SIMULATIONS:
             break
-        trial = [x for x in chosen if x is not v]
+        if not any(x is v for x in chosen):
+            continue
+        trial = _closure(chosen, [x for x in chosen if x is not v])
+        if len(trial) == len(chosen):
+            continue  # a surplus pod of a job whose core goes: not droppable alone
         again = simulate(c, job, trial)
         sims += 1
         if again is not None:
@@ -319,7 +370,7 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
 
 def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[GroupInfo, list[PodInfo]]],
             fit: dict[Key, Placement]) -> None:
-    names = ", ".join(f"{g.kind} {g.ref}" for g, _ in victims)
+    names = ", ".join(dict.fromkeys(f"{g.kind} {g.ref}" for g, _ in victims))
     for g, pods in victims:
         for p in pods:
             c.evict(p, action, f"{action}: evicted for {job.kind} {job.ref} (queue {job.queue}, priority {job.priority})")
@@ -375,9 +426,7 @@ def preempt(c: "_Cluster") -> None:
             if pods is None:
                 continue
             min_rt = _queue_min_runtime(c, g.queue, "preemptMinRuntime")
-            if min_rt > 0 and c.now_s - _started(c, g) < min_rt:
-                continue
-            cands.append((g, pods))
+            cands += _victim_units(c, g, pods, not (min_rt > 0 and c.now_s - _started(c, g) < min_rt))
         if not cands:
             continue
         cands.sort(key=lambda v: _victim_order(v[0]))
@@ -473,12 +522,10 @@ def reclaim(c: "_Cluster") -> None:
                 continue
             _, vl = _leveled(c, job.queue, g.queue)
             min_rt = _queue_min_runtime(c, vl, "reclaimMinRuntime")
-            if min_rt > 0 and c.now_s - _started(c, g) < min_rt:
-                continue
             ch = _charge_sum([c.held_charge(p) for p in pods])
             if not any(ch[r] > 0 for r in rs):
                 continue
-            cands.append((g, pods))
+            cands += _victim_units(c, g, pods, not (min_rt > 0 and c.now_s - _started(c, g) < min_rt))
         if not cands:
             continue
 

@@ -182,6 +182,7 @@ class ScheduleResult:
     nominated: dict[Key, str] = field(default_factory=dict)  # pending pods waiting for releasing resources
     evictions: list[dict[str, Any]] = field(default_factory=list)  # every eviction of the run, in order
     evicted_at: str = ""  # the time used for deletionTimestamp (``now``, or the wall clock)
+    freed_claims: frozenset[Key] = frozenset()  # claims deallocated by an eviction (not allocated again)
 
 
 def _zero() -> dict[str, Fraction]:
@@ -492,6 +493,8 @@ class _Cluster:
         if new is not None:
             ns = new.get("nodeSelector")
             return msgspec.convert(ns, NodeSelector) if ns else "any"
+        if ck in self.freed_claims:  # deallocated by an eviction in this run
+            return None
         alloc = self.snap.typed_claims[ck].status.allocation
         if alloc is None:
             return None
@@ -1155,14 +1158,70 @@ class _Cluster:
         p = self.placements.get(pod.key)
         return p.charge if p is not None else self.charge_for(pod, self.node_info.get(pod.node_name))
 
+    def claim_users(self, ck: Key) -> list[Key]:
+        """Every pod of the snapshot that names claim ``ck``."""
+        users = self.__dict__.get("_claim_users")
+        if users is None:
+            users = {}
+            for p in self.snap.pods.values():
+                for ref in p.claims:
+                    if ref.claim is not None and p.key not in users.setdefault(ref.claim, []):
+                        users[ref.claim].append(p.key)
+            self._claim_users = users
+        return users.get(ck, [])
+
+    def _claim_results(self, ck: Key) -> list[tuple[Any, ...]]:
+        """The allocation results a claim holds now: (driver, pool, device, admin, shareID, consumed)."""
+        new = self.claim_alloc.get(ck)
+        if new is not None:
+            return [(r["driver"], r["pool"], r["device"], r.get("adminAccess"), r.get("shareID"), r.get("consumedCapacity"))
+                    for r in new.get("devices", {}).get("results", [])]
+        if ck in self.freed_claims:
+            return []
+        alloc = self.snap.typed_claims[ck].status.allocation
+        if alloc is None:
+            return []
+        return [(r.driver, r.pool, r.device, r.admin_access, r.share_id, r.consumed_capacity) for r in alloc.devices.results]
+
+    def _free_claims(self, pod: PodInfo) -> Optional[tuple[Any, list[Key]]]:
+        """Deallocate the claims only this pod's job uses, once no other pod holding them is left:
+        the devices go back to the DRA allocator. ``(allocator state before, claims freed)``."""
+        group = self._group_of(pod).key if pod.claims else None
+        freeing: list[Key] = []
+        for ref in pod.claims:
+            ck = ref.claim
+            if ck is None or ck in freeing:
+                continue
+            users = self.claim_users(ck)
+            if any(self._group_of(self.snap.pods[u]).key != group for u in users):
+                continue  # shared with another job: stays allocated
+            if any(u != pod.key and self.holds(self.snap.pods[u]) for u in users):
+                continue  # another pod of the job still holds it
+            if self._claim_results(ck):
+                freeing.append(ck)
+        if not freeing:
+            return None
+        before = self.allocator.checkpoint()
+        after = before.copy()
+        for ck in freeing:
+            for r in self._claim_results(ck):
+                after.remove_result(*r, self.features)
+        if not isinstance(self.freed_claims, set):
+            self.freed_claims = set(self.freed_claims)
+        for ck in freeing:
+            self.freed_claims.add(ck)
+        self._dra_rollback(after)
+        return before, freeing
+
     def release(self, pod: PodInfo) -> Any:
-        """Free what a pod holds (node and queue); returns a token for :meth:`rehold`."""
+        """Free what a pod holds (node, queue, DRA claims only its job uses); a token for :meth:`rehold`."""
         p = self.placements.get(pod.key)
         if p is not None:
+            freed = self._free_claims(pod) if pod.claims else None
             self.undo(p, pod)
             if pod.state != PENDING:
                 self.released.add(pod.key)
-            return p
+            return (p, freed) if freed is not None else p
         self.version += 1
         ns = self.nodes[pod.node_name]
         ns.cpu += pod.cpu_milli
@@ -1176,12 +1235,28 @@ class _Cluster:
             ns.gpu_free += share
         group = self._group_of(pod)
         self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, -1)
+        freed = self._free_claims(pod) if pod.claims else None
         self.released.add(pod.key)
-        return None
+        return (None, freed) if freed is not None else None
 
     def rehold(self, pod: PodInfo, token: Any) -> None:
+        freed = None
+        if isinstance(token, tuple):
+            token, freed = token
+        if freed is not None:
+            before, claims = freed
+            self._dra_rollback(before)
+            for ck in claims:
+                self.freed_claims.discard(ck)  # type: ignore[union-attr]
         if token is not None:
-            self.apply(token, pod)
+            # the placement's new claims never left the allocator (or ``before`` has them back):
+            # apply() must not record them twice
+            p = token
+            saved, p.claims = p.claims, []
+            self.apply(p, pod)
+            p.claims = saved
+            for ck, a in saved:
+                self.claim_alloc[ck] = a
             return
         self.released.discard(pod.key)
         self.version += 1
@@ -1284,5 +1359,6 @@ def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerCo
         nominated={k: v for k, v in sorted(cluster.nominated.items()) if k not in cluster.placements},
         evictions=list(cluster.evictions),
         evicted_at=cluster.now,
+        freed_claims=frozenset(k for k in cluster.freed_claims if k not in cluster.claim_alloc),
     )
 

@@ -124,6 +124,12 @@ def _claims(result: ScheduleResult) -> list[dict[str, Any]]:
         allocation = result.claim_allocations.get(key)
         if allocation is not None:
             _status(obj)["allocation"] = allocation
+        elif key in result.freed_claims:  # its job was evicted: deallocated, no longer reserved
+            st = _status(obj)
+            st.pop("allocation", None)
+            st.pop("reservedFor", None)
+            if not st:
+                obj.pop("status", None)
         pods = result.claim_reserved.get(key, [])
         if pods:
             st = _status(obj)
