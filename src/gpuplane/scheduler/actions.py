@@ -75,14 +75,15 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
 from ..api.kai import parse_duration
-from .cycle import Placement, parse_time
+from .cycle import Placement, format_amount, parse_time
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, PodInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cycle import _Cluster
 
-__all__ = ["reclaim", "preempt", "stale_gang_eviction", "consolidation", "DEFAULT_STALENESS_GRACE_S"]
+__all__ = ["reclaim", "preempt", "stale_gang_eviction", "consolidation", "plan_reclaim", "plan_preempt", "Plan",
+           "delay_left", "DEFAULT_STALENESS_GRACE_S"]
 
 DEFAULT_STALENESS_GRACE_S = 60.0
 EPS = 1e-9
@@ -181,15 +182,21 @@ def _started(c: "_Cluster", group: GroupInfo) -> float:
     return best if best is not None else float("-inf")
 
 
-def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
+def delay_left(c: "_Cluster", group: GroupInfo) -> float:
+    """Seconds until the job's ``preemptionDelay`` has elapsed (0 when it has, or there is none)."""
     delay = _job_setting(c, group, "preemptionDelay", PREEMPTION_DELAY_ANNOTATION)
     if not delay or delay <= 0:
-        return True
+        return 0.0
     since = [parse_time(group.creation), parse_time(_pg_annotations(group).get(LAST_EVICTION_ANNOTATION)),
              c.group_evicted_at.get(_group_id(group))]
     known = [s for s in since if s is not None]
     start = max(known) if known else float("-inf")
-    return c.now_s - start >= delay
+    left = delay - (c.now_s - start)
+    return left if left > 0 else 0.0
+
+
+def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
+    return delay_left(c, group) <= 0
 
 
 # --- victims and the simulated placement -------------------------------------------------------
@@ -411,6 +418,99 @@ def _neg_text(s: str) -> tuple:
 # --- preempt -----------------------------------------------------------------------------------
 
 
+def _why_not_victim(c: "_Cluster", group: GroupInfo) -> str:
+    """Why :func:`_victim_ok` refuses a job that holds resources (for ``explain``); "" if it
+    holds nothing (not a victim to speak of)."""
+    active = _active(c, group)
+    if not active:
+        return ""
+    if not group.preemptible:
+        return "non-preemptible"
+    pods = _pods(c, group)
+    if any(c.holds(p) and not p.ours for p in pods):
+        return "pods of another scheduler"
+    if any(c.holds(p) and ref.claim is not None
+           and any(c._group_of(c.snap.pods[u]).key != group.key for u in c.claim_users(ref.claim))
+           for p in pods for ref in p.claims):
+        return "holds a ResourceClaim shared with another job"
+    if any((pl := c.placements.get(p.key)) is not None and pl.round == c.round for p in active):
+        return "bound in this round (still binding)"
+    return "already being deleted (Releasing)"
+
+
+class Plan:
+    """What an evicting action would do for one pending job: the victims and the placement it
+    would nominate, or why it would do nothing (``why``: a sentence; ``blocked``: victims refused,
+    by reason, with the job names). Computed without committing anything."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        self.victims: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
+        self.fit: Optional[dict[Key, Placement]] = None
+        self.why = ""
+        self.blocked: dict[str, list[str]] = {}
+
+    def block(self, reason: str, group: GroupInfo) -> None:
+        names = self.blocked.setdefault(reason, [])
+        if group.ref not in names:
+            names.append(group.ref)
+
+
+def _min_runtime_left(c: "_Cluster", group: GroupInfo, queue: str, field: str) -> float:
+    min_rt = _queue_min_runtime(c, queue, field)
+    if min_rt <= 0:
+        return 0.0
+    left = min_rt - (c.now_s - _started(c, group))
+    return left if left > 0 else 0.0
+
+
+def plan_preempt(c: "_Cluster", job: GroupInfo, by_queue: Optional[dict[str, list[GroupInfo]]] = None,
+                 explain: bool = False) -> Plan:
+    """The preempt search for one pending job (see the module docstring)."""
+    plan = Plan("preempt")
+    groups = by_queue.get(job.queue, ()) if by_queue is not None else [
+        g for g in c.snap.groups.values() if g.queue == job.queue]
+    cands = []
+    lower = 0
+    for g in groups:
+        if g.key == job.key or g.priority >= job.priority:
+            continue
+        pods = _victim_ok(c, g)
+        if pods is None:
+            if explain:
+                why = _why_not_victim(c, g)
+                if why:
+                    lower += 1
+                    plan.block(why, g)
+            continue
+        lower += 1
+        left = _min_runtime_left(c, g, g.queue, "preemptMinRuntime")
+        units = _victim_units(c, g, pods, left <= 0)
+        if explain and left > 0:
+            plan.block(f"within preemptMinRuntime ({_seconds(left)} left)", g)
+        cands += units
+    if not cands:
+        if explain:
+            plan.why = (f"no running job in queue {job.queue} has a priority below {job.priority}" if not lower else
+                        f"no lower-priority job of queue {job.queue} may be evicted")
+        return plan
+    cands.sort(key=lambda v: _victim_order(v[0]))
+    found = _search(c, job, cands)
+    if found is not None:
+        plan.victims, plan.fit = found
+    elif explain:
+        plan.why = (f"evicting every lower-priority job of queue {job.queue} that may be evicted "
+                    f"({len({g.key for g, _ in cands})}) would not make room")
+    return plan
+
+
+def _seconds(v: float) -> str:
+    v = int(round(v))
+    h, rest = divmod(v, 3600)
+    m, sec = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (sec, "s")) if n) or "0s"
+
+
 def preempt(c: "_Cluster") -> None:
     by_queue: dict[str, list[GroupInfo]] = {}  # the groups of each queue, in snapshot order
     for g in c.snap.groups.values():
@@ -418,21 +518,9 @@ def preempt(c: "_Cluster") -> None:
     for job in _pending_jobs(c):
         if not c.pending_pods(job) or not _delay_elapsed(c, job):
             continue
-        cands = []
-        for g in by_queue.get(job.queue, ()):
-            if g.key == job.key or g.priority >= job.priority:
-                continue
-            pods = _victim_ok(c, g)
-            if pods is None:
-                continue
-            min_rt = _queue_min_runtime(c, g.queue, "preemptMinRuntime")
-            cands += _victim_units(c, g, pods, not (min_rt > 0 and c.now_s - _started(c, g) < min_rt))
-        if not cands:
-            continue
-        cands.sort(key=lambda v: _victim_order(v[0]))
-        found = _search(c, job, cands)
-        if found is not None:
-            _commit(c, "preempt", job, *found)
+        plan = plan_preempt(c, job, by_queue)
+        if plan.victims is not None and plan.fit is not None:
+            _commit(c, "preempt", job, plan.victims, plan.fit)
 
 
 # --- reclaim -----------------------------------------------------------------------------------
@@ -502,41 +590,78 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
     return check
 
 
+def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
+    """The reclaim search for one pending job (see the module docstring)."""
+    plan = Plan("reclaim")
+    pending, need = _needed(c, job)
+    request = _charge_sum([c.charge_for(p) for p in pending[:need]])
+    if not can_reclaim(c, job, request):
+        if explain:
+            a, fair = c.eff_alloc(job.queue), c.fair.get(job.queue, {})
+            r = next(r for r in RESOURCES if float(a[r] + request[r]) > fair.get(r, 0.0) + EPS)
+            plan.why = (f"queue {job.queue} would go above its fair share: {format_amount(r, a[r])} allocated + "
+                        f"{format_amount(r, request[r])} requested > fair share {format_amount(r, fair.get(r, 0.0))}")
+        return plan
+    rs = ["gpu"] if request["gpu"] > 0 else [r for r in RESOURCES if request[r] > 0]
+    if not rs:
+        if explain:
+            plan.why = "the job requests no resources to reclaim"
+        return plan
+    cands = []
+    for g in c.snap.groups.values():
+        if g.queue == job.queue or g.queue not in c.snap.tree:
+            continue
+        pods = _victim_ok(c, g)
+        if pods is None:
+            if explain:
+                why = _why_not_victim(c, g)
+                if why and any(c.held_charge(p)[r] > 0 for p in _active(c, g) for r in rs):
+                    plan.block(why, g)
+            continue
+        _, vl = _leveled(c, job.queue, g.queue)
+        ch = _charge_sum([c.held_charge(p) for p in pods])
+        if not any(ch[r] > 0 for r in rs):
+            continue
+        left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
+        if explain and left > 0:
+            plan.block(f"within reclaimMinRuntime ({_seconds(left)} left)", g)
+        cands += _victim_units(c, g, pods, left <= 0)
+    if not cands:
+        if explain:
+            plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
+        return plan
+
+    def over(q: str) -> float:
+        a = c.eff_alloc(q)
+        return max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
+
+    cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+    accept = _reclaim_acceptable(c, job, request, rs)
+    if explain:
+        inner = accept
+
+        def accept(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:  # type: ignore[no-redef]
+            ok = inner(cand)
+            if not ok:
+                plan.block(f"its queue {_leveled(c, job.queue, cand[0].queue)[1]} would fall below its fair share", cand[0])
+            return ok
+    found = _search(c, job, cands, accept)
+    if found is not None:
+        plan.victims, plan.fit = found
+        plan.blocked = {}
+    elif explain:
+        plan.why = "evicting the jobs of other queues that may be evicted would not make room"
+    return plan
+
+
 def reclaim(c: "_Cluster") -> None:
     for job in _pending_jobs(c):
         pending, need = _needed(c, job)
         if not pending or not _delay_elapsed(c, job):
             continue
-        request = _charge_sum([c.charge_for(p) for p in pending[:need]])
-        if not can_reclaim(c, job, request):
-            continue
-        rs = ["gpu"] if request["gpu"] > 0 else [r for r in RESOURCES if request[r] > 0]
-        if not rs:
-            continue
-        cands = []
-        for g in c.snap.groups.values():
-            if g.queue == job.queue or g.queue not in c.snap.tree:
-                continue
-            pods = _victim_ok(c, g)
-            if pods is None:
-                continue
-            _, vl = _leveled(c, job.queue, g.queue)
-            min_rt = _queue_min_runtime(c, vl, "reclaimMinRuntime")
-            ch = _charge_sum([c.held_charge(p) for p in pods])
-            if not any(ch[r] > 0 for r in rs):
-                continue
-            cands += _victim_units(c, g, pods, not (min_rt > 0 and c.now_s - _started(c, g) < min_rt))
-        if not cands:
-            continue
-
-        def over(q: str) -> float:
-            a = c.eff_alloc(q)
-            return max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
-
-        cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
-        found = _search(c, job, cands, _reclaim_acceptable(c, job, request, rs))
-        if found is not None:
-            _commit(c, "reclaim", job, *found)
+        plan = plan_reclaim(c, job)
+        if plan.victims is not None and plan.fit is not None:
+            _commit(c, "reclaim", job, plan.victims, plan.fit)
 
 
 # --- stale gangs ---------------------------------------------------------------------------------

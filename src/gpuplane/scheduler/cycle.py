@@ -183,6 +183,7 @@ class ScheduleResult:
     evictions: list[dict[str, Any]] = field(default_factory=list)  # every eviction of the run, in order
     evicted_at: str = ""  # the time used for deletionTimestamp (``now``, or the wall clock)
     freed_claims: frozenset[Key] = frozenset()  # claims deallocated by an eviction (not allocated again)
+    cluster: Any = field(default=None, repr=False, compare=False)  # the final state (explain's what-if searches)
 
 
 def _zero() -> dict[str, Fraction]:
@@ -1360,5 +1361,6 @@ def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerCo
         evictions=list(cluster.evictions),
         evicted_at=cluster.now,
         freed_claims=frozenset(k for k in cluster.freed_claims if k not in cluster.claim_alloc),
+        cluster=cluster,
     )
 
