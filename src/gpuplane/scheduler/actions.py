@@ -637,6 +637,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
 
     cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
     accept = _reclaim_acceptable(c, job, request, rs)
+    taken = [0]
     if explain:
         inner = accept
 
@@ -644,13 +645,16 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
             ok = inner(cand)
             if not ok:
                 plan.block(f"its queue {_leveled(c, job.queue, cand[0].queue)[1]} would fall below its fair share", cand[0])
+            else:
+                taken[0] += 1
             return ok
     found = _search(c, job, cands, accept)
     if found is not None:
         plan.victims, plan.fit = found
         plan.blocked = {}
     elif explain:
-        plan.why = "evicting the jobs of other queues that may be evicted would not make room"
+        plan.why = ("evicting the jobs of other queues that may be evicted would not make room" if taken[0] else
+                    f"no job of another queue holding {'/'.join(rs)} may be evicted")
     return plan
 
 

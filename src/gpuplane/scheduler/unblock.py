@@ -153,9 +153,8 @@ def _node_capacity(c: "_Cluster", job: GroupInfo, pod: PodInfo, pods_needed: int
         short = pods_needed - slots
         return {"kind": "gpus", "perNode": w, "pods": pods_needed, "room": slots, "missing": short * w,
                 "message": (f"the gang needs {pods_needed} more pods of {_gpus(w)} each; the nodes have room for "
-                            f"{slots} (most free on one node: {best}, {where}); room for {short} more "
-                            f"pod{'s' if short != 1 else ''} of {_gpus(w)} ({_gpus(short * w)} free in "
-                            f"{w}-GPU blocks on a node) would place it")}
+                            f"{slots} (the most free on one node is {best}, {where}); room for {short} more "
+                            f"pod{'s' if short != 1 else ''} of {_gpus(w)} would place it")}
     if d.is_shared and d.fraction is not None:
         need = d.fraction
         best_free, where = max(((max((1 - u for u in c.nodes[n.name].gpu_used), default=Fraction(0)), n.name)
@@ -173,7 +172,7 @@ def _node_capacity(c: "_Cluster", job: GroupInfo, pod: PodInfo, pods_needed: int
             continue
         conv = (lambda v: format_amount("cpu", v)) if res == "cpu" else (lambda v: format_amount("memory", Fraction(v) / 10**6))
         return {"kind": res, "needs": float(amount), "mostFree": float(free[0]), "node": free[1],
-                "message": (f"needs {conv(amount)} of {res} on one node; the most free on any node is {conv(free[0])} "
+                "message": (f"needs {conv(amount)} ({res}) on one node; the most free on any node is {conv(free[0])} "
                             f"({free[1]}); {conv(amount - free[0])} more free on one node would place it")}
     if pod.claims:
         return {"kind": "dra", "message": "no node has free devices matching the pod's ResourceClaims "
