@@ -125,3 +125,31 @@ def test_queue_limit_counts_mig_shares_multi_round(limit, expect):
     # a pod left pending says the limit stops it
     pending = next(k for k in snap.pods if k not in result.placements)
     assert result.reasons[pending].code == "OverLimit"
+
+
+def test_evicted_share_frees_its_capacity_multi_round():
+    """qb's shares fill every GPU's memory; qa reclaims one: the evicted share's capacity goes back
+    to the device and qa's 10Gi share is allocated there; then nothing changes for 5 rounds."""
+    claims = bc.gpu_usage_claims("shared", 0, list(range(8)))
+    objs = cluster("shared") + [SHARE_10G, m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=4)]
+    for i, c in enumerate(claims):
+        c["metadata"]["namespace"] = "default"
+        objs.append(c)
+        objs.append(m.pod(f"b{i}", queue="qb", node_name=bc.node_name(0), priority_class="train",
+                          created=f"2026-06-01T0{i}:00:00Z",
+                          claims=[{"name": "gpu", "resourceClaimName": c["metadata"]["name"]}]))
+    objs.append(claim_pod("a", "qa", "share-10g", created="2026-06-01T09:00:00Z"))
+    share = Fraction(140 * 1024, bc.GPU_MEMORY_MI)
+    first = run(objs, 1)
+    assert [e["pod"] for e in first.evictions] == ["default/b7"]
+    assert first.allocated["qb"]["gpu"] == 8 * share
+    outputs = []
+    for rounds in range(2, 9):
+        result = run(objs, rounds)
+        outputs.append((sorted(result.placements), [e["pod"] for e in result.evictions]))
+        if rounds == 2:
+            got = result.claim_allocations[("default", "a-gpu")]["devices"]["results"][0]
+            assert got["device"] == "gpu-7"
+            assert result.allocated["qa"]["gpu"] == Fraction(10 * 1024, bc.GPU_MEMORY_MI)
+            assert result.allocated["qb"]["gpu"] == 7 * share
+    assert all(o == outputs[0] for o in outputs), outputs
