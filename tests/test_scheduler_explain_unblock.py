@@ -190,6 +190,15 @@ def test_fraction_and_cpu_missing():
                                     "4 cores more free on one node would place it")
 
 
+def test_cpu_missing_for_a_gpu_pod():
+    # GPUs are free; the node's CPU is what is missing
+    objs = [m.node("n1", gpus=8, cpu="2"), m.queue("qa", gpu_quota=8), m.pod("g", queue="qa", gpus=1, cpu="4")]
+    ex, text, _ = explain(objs, "g")
+    assert ex["unblock"]["capacity"]["kind"] == "cpu"
+    assert text.splitlines()[1] == ("  needs 4 cores (cpu) on one node; the most free on any node is 2 cores (n1); "
+                                    "2 cores more free on one node would place it")
+
+
 def test_nominated_pod_needs_nothing_more():
     objs = reclaim_setup()
     ex, text, _ = explain(objs, "a")

@@ -142,28 +142,26 @@ def _node_capacity(c: "_Cluster", job: GroupInfo, pod: PodInfo, pods_needed: int
         free = sorted(((_whole_free(c, n.name), n.name) for n in usable), key=lambda t: (-t[0], t[1]))
         best, where = free[0]
         if pods_needed <= 1:
-            if best >= w:
-                return None  # GPUs are not what is missing
-            return {"kind": "gpus", "perNode": w, "mostFree": best, "node": where, "missing": w - best,
-                    "message": (f"needs {_gpus(w)} on one node; the most free on any node is {best} ({where}); "
-                                f"{_gpus(w - best).replace(' GPU', ' more GPU')} free on one node would place it")}
-        slots = sum(f // w for f, _ in free)
-        if slots >= pods_needed:
-            return None
-        short = pods_needed - slots
-        return {"kind": "gpus", "perNode": w, "pods": pods_needed, "room": slots, "missing": short * w,
-                "message": (f"the gang needs {pods_needed} more pods of {_gpus(w)} each; the nodes have room for "
-                            f"{slots} (the most free on one node is {best}, {where}); room for {short} more "
-                            f"pod{'s' if short != 1 else ''} of {_gpus(w)} would place it")}
+            if best < w:
+                return {"kind": "gpus", "perNode": w, "mostFree": best, "node": where, "missing": w - best,
+                        "message": (f"needs {_gpus(w)} on one node; the most free on any node is {best} ({where}); "
+                                    f"{_gpus(w - best).replace(' GPU', ' more GPU')} free on one node would place it")}
+        else:
+            slots = sum(f // w for f, _ in free)
+            if slots < pods_needed:
+                short = pods_needed - slots
+                return {"kind": "gpus", "perNode": w, "pods": pods_needed, "room": slots, "missing": short * w,
+                        "message": (f"the gang needs {pods_needed} more pods of {_gpus(w)} each; the nodes have room "
+                                    f"for {slots} (the most free on one node is {best}, {where}); room for {short} "
+                                    f"more pod{'s' if short != 1 else ''} of {_gpus(w)} would place it")}
     if d.is_shared and d.fraction is not None:
         need = d.fraction
         best_free, where = max(((max((1 - u for u in c.nodes[n.name].gpu_used), default=Fraction(0)), n.name)
                                 for n in usable), key=lambda t: (t[0], [-ord(ch) for ch in t[1]]))
-        if best_free >= need:
-            return None
-        return {"kind": "gpuShare", "share": float(need), "mostFree": float(best_free), "node": where,
-                "message": (f"needs {_n(need)} of one GPU; the most free on one GPU is {_n(best_free)} ({where}); "
-                            f"{_n(need - best_free)} more of one GPU free would place it")}
+        if best_free < need:
+            return {"kind": "gpuShare", "share": float(need), "mostFree": float(best_free), "node": where,
+                    "message": (f"needs {_n(need)} of one GPU; the most free on one GPU is {_n(best_free)} ({where}); "
+                                f"{_n(need - best_free)} more of one GPU free would place it")}
     for res, attr, amount in (("cpu", "cpu", pod.cpu_milli), ("memory", "memory", pod.memory)):
         if not amount:
             continue
