@@ -153,3 +153,24 @@ def test_evicted_share_frees_its_capacity_multi_round():
             assert result.allocated["qa"]["gpu"] == Fraction(10 * 1024, bc.GPU_MEMORY_MI)
             assert result.allocated["qb"]["gpu"] == 7 * share
     assert all(o == outputs[0] for o in outputs), outputs
+
+
+def test_pending_claims_are_estimated_from_the_devices_they_match():
+    from gpuplane.scheduler.snapshot import RequestEstimator, requested_gpu_units
+
+    objs = cluster("mig") + [MIG_1G, MIG_3G, FULL, m.queue("qa")]
+    objs += [claim_pod("p1", "qa", "mig-1g"), claim_pod("p3", "qa", "mig-3g"), claim_pod("pf", "qa", "full")]
+    snap = build_snapshot(m.schedule_objects(objs))
+    est = RequestEstimator(snap.slices, snap.classes)
+    got = {k[1]: requested_gpu_units(c, est) for k, c in snap.typed_claims.items()}
+    assert got == {"p1-gpu": Fraction(1, 8), "p3-gpu": Fraction(1, 2), "pf-gpu": 1}
+    # without the estimator: the class name rule (mig.nvidia.com has no "gpu" in it)
+    assert requested_gpu_units(snap.typed_claims[("default", "p1-gpu")]) == 0
+    # the fair-share demand of the queue counts the pending pods by that estimate
+    result = run_rounds(snap, 0, SchedulerConfig(), NOW)
+    assert result.requested["qa"]["gpu"] == Fraction(1, 8) + Fraction(1, 2) + 1
+
+    shared = cluster("shared") + [SHARE_10G]
+    snap = build_snapshot(m.schedule_objects(shared + [claim_pod("s", "qa", "share-10g"), m.queue("qa")]))
+    est = RequestEstimator(snap.slices, snap.classes)
+    assert requested_gpu_units(snap.typed_claims[("default", "s-gpu")], est) == Fraction(10 * 1024, bc.GPU_MEMORY_MI)

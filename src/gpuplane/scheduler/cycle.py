@@ -61,8 +61,8 @@ from .fairshare import compute_fair_shares
 from .gpus import choose_gpus, gpu_index, per_device_share
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
-from .snapshot import (GroupInfo, Key, NodeInfo, PodInfo, Snapshot, allocation_gpu_units, claim_gpu_units,
-                       gpu_device_index, requested_gpu_units)
+from .snapshot import (GroupInfo, Key, NodeInfo, PodInfo, RequestEstimator, Snapshot, allocation_gpu_units,
+                       claim_gpu_units, requested_gpu_units)
 from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
@@ -352,11 +352,19 @@ class _Cluster:
     freed_claims: frozenset[Key] | set[Key] = frozenset()
     _gpu_devices: Optional[dict] = None
 
+    _estimator: Optional[RequestEstimator] = None
+
     def gpu_devices(self) -> dict:
         """Published GPU-driver devices and what each counts for (built once per run)."""
         if self._gpu_devices is None:
-            self._gpu_devices = gpu_device_index(self.snap.slices)
+            self._gpu_devices = self.estimator().devices
         return self._gpu_devices
+
+    def estimator(self) -> RequestEstimator:
+        """GPUs an unallocated claim's request counts for at least (built once per run)."""
+        if self._estimator is None:
+            self._estimator = RequestEstimator(self.snap.slices, self.snap.classes)
+        return self._estimator
 
     def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None,
                    new_claims: Optional[dict[Key, dict[str, Any]]] = None) -> dict[str, Fraction]:
@@ -388,9 +396,9 @@ class _Cluster:
                 if alloc is not None:
                     gpu += allocation_gpu_units(alloc, self.gpu_devices())
                 elif ck in self.freed_claims:
-                    gpu += requested_gpu_units(self.snap.typed_claims[ck])
+                    gpu += requested_gpu_units(self.snap.typed_claims[ck], self.estimator())
                 else:
-                    gpu += claim_gpu_units(self.snap.typed_claims[ck], self.gpu_devices())
+                    gpu += claim_gpu_units(self.snap.typed_claims[ck], self.gpu_devices(), self.estimator())
         return {"gpu": gpu, "cpu": pod.cpu_milli, "memory": pod.memory / MB}
 
     def _add_queue(self, queue: str, charge: dict[str, Fraction], preemptible: bool, sign: int) -> None:

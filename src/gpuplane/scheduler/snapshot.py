@@ -70,6 +70,7 @@ __all__ = [
     "gpu_device_index",
     "node_gpu_capacity",
     "requested_gpu_units",
+    "RequestEstimator",
     "GpuDevice",
 ]
 
@@ -310,6 +311,11 @@ def result_gpu_units(driver: str, pool: str, device: str, admin: Any, consumed: 
     dev = devices.get((driver, pool, device)) if devices is not None else None
     if dev is None:
         return Fraction(1)
+    return _device_units(dev, consumed)
+
+
+def _device_units(dev: GpuDevice, consumed: Any) -> Fraction:
+    """A device's units, times the share of its capacity ``consumed`` takes (memory when given)."""
     if consumed and dev.capacity:
         ratios = {}
         for name, q in consumed.items():
@@ -330,19 +336,84 @@ def allocation_gpu_units(allocation: dict[str, Any], devices: Optional[dict[Devi
     return total
 
 
-def requested_gpu_units(claim: ResourceClaim) -> Fraction:
-    """An estimate before allocation: the counts of the requests whose device class name contains
-    ``gpu`` (``ExactCount``: ``count``; ``All``: 1; ``firstAvailable``: the first subrequest)."""
-    total = 0
+class RequestEstimator:
+    """The GPUs one device of a request would count for at least, before allocation: the smallest
+    :func:`result_gpu_units` over the published GPU-driver devices that the request's device
+    class and selectors match (a shared device: the capacity requested over the device's).
+    Devices are told apart by (driver, device name, capacity, counters consumed): a device of the
+    same name and shape on another node is taken to match the same selectors (the NVIDIA driver
+    names devices by GPU index and MIG profile/placement). ``None``: no GPU-driver device
+    matches, or a selector cannot be evaluated (the caller falls back to the class name rule)."""
+
+    def __init__(self, slices: tuple[ResourceSlice, ...] | list[ResourceSlice], classes: dict[str, DeviceClass]) -> None:
+        self.classes = classes
+        self.devices = gpu_device_index(slices)
+        shapes: dict[Any, tuple[str, Any, GpuDevice]] = {}
+        for s in slices:
+            if not _is_gpu_driver(s.spec.driver):
+                continue
+            for d in s.spec.devices:
+                key = (s.spec.driver, d.name, msgspec.json.encode(d.capacity), msgspec.json.encode(d.consumes_counters))
+                if key not in shapes:
+                    shapes[key] = (s.spec.driver, d, self.devices[(s.spec.driver, s.spec.pool.name, d.name)])
+        self.shapes = list(shapes.values())
+        self._memo: dict[bytes, Optional[Fraction]] = {}
+
+    def unit(self, spec: Any) -> Optional[Fraction]:
+        key = msgspec.json.encode(spec)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = out = self._unit(spec)
+        return out
+
+    def _unit(self, spec: Any) -> Optional[Fraction]:
+        from .. import cel  # the CEL evaluator (scheduler -> dra -> cel)
+
+        cls = self.classes.get(spec.device_class_name)
+        if cls is None:
+            return None
+        exprs = [sel.cel.expression for sel in list(cls.spec.selectors) + list(spec.selectors) if sel.cel is not None]
+        try:
+            compiled = [cel.compile_selector(e, consumable_capacity=True) for e in exprs]
+        except cel.CelError:
+            return None
+        want = spec.capacity.requests if spec.capacity is not None else {}
+        best: Optional[Fraction] = None
+        for driver, device, dev in self.shapes:
+            try:
+                inp = cel.device_input(driver, device, consumable_capacity=True)
+                if not all(c.matches(inp) for c in compiled):
+                    continue
+            except cel.CelError:
+                continue
+            # a shared device without a capacity request: the request policy's default (taken as all of it)
+            units = _device_units(dev, want) if dev.shared else dev.units
+            if best is None or units < best:
+                best = units
+        return best
+
+
+def requested_gpu_units(claim: ResourceClaim, estimator: Optional[RequestEstimator] = None) -> Fraction:
+    """An estimate before allocation, per request (``ExactCount``: ``count`` devices; ``All``: 1;
+    ``firstAvailable``: the first subrequest): with ``estimator``, the fewest GPUs a matching
+    device counts for; else (or when it knows no matching device) 1 per device when the device
+    class name contains ``gpu``, 0 otherwise. The queue checks are repeated with the devices
+    actually chosen, so an estimate below the truth never lets a queue over its limit."""
+    total = Fraction(0)
     for req in claim.spec.devices.requests:
         spec = req.exactly if req.exactly is not None else (req.first_available[0] if req.first_available else None)
-        if spec is None or "gpu" not in spec.device_class_name.lower() or getattr(spec, "admin_access", None):
+        if spec is None or getattr(spec, "admin_access", None):
             continue
-        total += spec.count if spec.allocation_mode == "ExactCount" else 1
-    return Fraction(total)
+        count = spec.count if spec.allocation_mode == "ExactCount" else 1
+        unit = estimator.unit(spec) if estimator is not None else None
+        if unit is None:
+            unit = Fraction(1) if "gpu" in spec.device_class_name.lower() else Fraction(0)
+        total += count * unit
+    return total
 
 
-def claim_gpu_units(claim: ResourceClaim, devices: Optional[dict[DeviceID, GpuDevice]] = None) -> Fraction:
+def claim_gpu_units(claim: ResourceClaim, devices: Optional[dict[DeviceID, GpuDevice]] = None,
+                    estimator: Optional[RequestEstimator] = None) -> Fraction:
     """GPUs a claim counts for in queue accounting.
 
     Allocated: the sum over its results of :func:`result_gpu_units` — with ``devices`` (from
@@ -353,7 +424,7 @@ def claim_gpu_units(claim: ResourceClaim, devices: Optional[dict[DeviceID, GpuDe
     if alloc is not None:
         return sum((result_gpu_units(r.driver, r.pool, r.device, r.admin_access, r.consumed_capacity, devices)
                     for r in alloc.devices.results), Fraction(0))
-    return requested_gpu_units(claim)
+    return requested_gpu_units(claim, estimator)
 
 
 # --- nodes -------------------------------------------------------------------------------------
