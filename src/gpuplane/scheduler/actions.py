@@ -248,9 +248,9 @@ def _closure(chosen: list[tuple[GroupInfo, list[PodInfo]]], keep: list[tuple[Gro
              ) -> list[tuple[GroupInfo, list[PodInfo]]]:
     """``keep`` plus, for every job whose core it keeps, that job's surplus pods from ``chosen``:
     a gang is never cut below minMember while pods above it stay."""
-    cores = {g.key for g, pods in keep if not isinstance(pods, _Surplus)}
+    cores = {(g.kind, g.key) for g, pods in keep if not isinstance(pods, _Surplus)}
     ids = {id(v) for v in keep}
-    return [v for v in chosen if id(v) in ids or (v[0].key in cores and isinstance(v[1], _Surplus))]
+    return [v for v in chosen if id(v) in ids or ((v[0].kind, v[0].key) in cores and isinstance(v[1], _Surplus))]
 
 
 def _needed(c: "_Cluster", job: GroupInfo) -> tuple[list[PodInfo], int]:
@@ -328,14 +328,14 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
     chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
     fit = None
     sims = 0
-    skipped: set[Key] = set()  # jobs with a surplus pod not taken: their core may not go
+    skipped: set[tuple[str, Key]] = set()  # jobs with a surplus pod not taken: their core may not go
     for cand in candidates:
         surplus = isinstance(cand[1], _Surplus)
-        if not surplus and cand[0].key in skipped:
+        if not surplus and (cand[0].kind, cand[0].key) in skipped:
             continue
         if accept is not None and not accept(cand):
             if surplus:
-                skipped.add(cand[0].key)
+                skipped.add((cand[0].kind, cand[0].key))
             continue
         chosen.append(cand)
         if w:
