@@ -1365,7 +1365,8 @@ def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerCo
         claim_reserved=dict(cluster.claim_reserved),
         evicted=dict(sorted(cluster.evicted.items())),
         recreated=frozenset(k for k in cluster.released if k not in cluster.placements),
-        nominated={k: v for k, v in sorted(cluster.nominated.items()) if k not in cluster.placements},
+        nominated={k: v for k, v in sorted(cluster.nominated.items())
+                   if k not in cluster.placements or k in cluster.evicted},  # evicted: moved by consolidation
         evictions=list(cluster.evictions),
         evicted_at=cluster.now,
         freed_claims=frozenset(k for k in cluster.freed_claims if k not in cluster.claim_alloc),
