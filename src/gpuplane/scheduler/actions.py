@@ -66,6 +66,10 @@ pending pods (the replacements of the pods it lost). Once stale for longer than 
 preemptibility (this is not preemption: the gang is broken).
 
 Consolidation: see :func:`consolidation` (conservative: all victims must be placed again).
+
+:func:`plan_reclaim` and :func:`plan_preempt` are the searches of reclaim and preempt for one
+job, without committing; with ``explain=True`` they also say why nothing would be evicted
+(``gpuplane explain`` uses them, see :mod:`gpuplane.scheduler.unblock`).
 """
 
 from __future__ import annotations
