@@ -62,7 +62,9 @@ from .gpus import choose_gpus, gpu_index, per_device_share
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
-from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
+from .subgroups import SubGroupTree, build_tree
+from .topology import (CLIQUE_LABEL, GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint,
+                       clique_preference, order_nodes_for_gang)
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
 
@@ -80,6 +82,7 @@ CLAIM_MISSING = "ResourceClaimNotFound"
 DRA_ERROR = "ResourceClaimError"
 NO_NODES = "NoNodes"
 TOPOLOGY_UNSATISFIED = "TopologyConstraintUnsatisfied"
+SUBGROUP_NOT_FOUND = "SubGroupNotFound"
 
 
 def parse_time(text: Optional[str]) -> Optional[float]:
@@ -767,9 +770,35 @@ class _Cluster:
     # --- jobs ----------------------------------------------------------------------------
 
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
+        """The group's pods waiting to be placed, oldest first (pods naming no leaf SubGroup of
+        their PodGroup are left out: they can never be placed; see :meth:`unplaceable_pods`)."""
         out = [self.snap.pods[k] for k in group.pods]
         out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
+        if group.raw is not None:
+            tree = self.subgroup_tree(group)
+            if tree is not None and tree.unknown:
+                out = [p for p in out if p.key not in tree.unknown]
         return sorted(out, key=lambda p: (p.creation, p.key))
+
+    def subgroup_tree(self, group: GroupInfo) -> Optional[SubGroupTree]:
+        """The PodGroup's SubGroup tree (``None`` without ``spec.subGroups``), built once per run."""
+        trees = getattr(self, "_sg_trees", None)
+        if trees is None:
+            trees = self._sg_trees = {}
+        if group.key not in trees:
+            labels = {k: self.snap.pods[k].pod.metadata.labels or {} for k in group.pods}
+            trees[group.key] = build_tree(group.key, group.raw, labels) if group.raw is not None else None
+        return trees[group.key]
+
+    def _unplaceable(self, group: GroupInfo) -> None:
+        """Pods naming a SubGroup their PodGroup lacks (or an inner one) stay pending, explained."""
+        tree = self.subgroup_tree(group) if group.raw is not None else None
+        if tree is None or not tree.unknown:
+            return
+        for k, why in tree.unknown.items():
+            p = self.snap.pods[k]
+            if p.ours and (p.state == PENDING or k in self.released) and k not in self.placements:
+                self.reasons[k] = PendingReason(SUBGROUP_NOT_FOUND, why, queue=group.queue)
 
     def active_count(self, group: GroupInfo) -> int:
         n = 0
@@ -791,6 +820,12 @@ class _Cluster:
         pending = self.pending_pods(group)
         if not pending:
             return False
+        if group.raw is not None:
+            tree = self.subgroup_tree(group)
+            if tree is not None:
+                from .subgang import allocate_subgroups  # (it builds on this module)
+
+                return allocate_subgroups(self, group, tree, pending)
         active = self.active_count(group)
         need = max(0, group.min_member - active)
         gang_info = {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
@@ -803,7 +838,7 @@ class _Cluster:
             self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
                                                             gang={**gang_info, "placed": 0, "short": short}))
             return False
-        topo = self._topology_for(group) if group.raw is not None else None
+        topo = self._topology_for(group, pending) if group.raw is not None else None
         if topo is not None:
             return self._allocate_with_topology(group, pending, active, need, gang_info, *topo)
         ok, n_placed, failures = self._place_gang(group, pending, need)
@@ -869,11 +904,27 @@ class _Cluster:
 
     # --- topology constraints (PodGroup level) ---------------------------------------------
 
-    def _topology_for(self, group: GroupInfo) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+    def _topology_for(self, group: GroupInfo, pending: Optional[list[PodInfo]] = None
+                      ) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
         """The PodGroup's ``spec.topologyConstraint`` (with a level set) and its Topology (``None``
-        if no Topology has that name); ``None`` when there is no constraint."""
+        if no Topology has that name); else the implicit NVLink-clique preference
+        (:func:`~gpuplane.scheduler.topology.clique_preference`) when it applies; else ``None``."""
         spec = group.raw.get("spec") if isinstance(group.raw, dict) else None
         tc = spec.get("topologyConstraint") if isinstance(spec, dict) else None
+        found = self._constraint(tc) if isinstance(tc, dict) else None
+        if found is None and pending is not None and self._has_cliques():
+            return clique_preference([(p.gpu.whole, p.gpu.is_shared) for p in pending])
+        return found
+
+    def _has_cliques(self) -> bool:
+        has = getattr(self, "_cliques", None)
+        if has is None:
+            has = self._cliques = any(CLIQUE_LABEL in (n.node.metadata.labels or {}) for n in self.snap.nodes)
+        return has
+
+    def _constraint(self, tc: Optional[dict[str, Any]]) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+        """A ``topologyConstraint`` with a level set and its Topology (``None`` if no Topology has
+        that name); ``None`` when no level is set."""
         if not isinstance(tc, dict):
             return None
         c = TopologyConstraint.from_dict(tc)
@@ -1050,6 +1101,8 @@ class _Cluster:
         tree = self.snap.tree
         jobs: dict[str, list[GroupInfo]] = {}
         for group in self.snap.groups.values():
+            if group.raw is not None:
+                self._unplaceable(group)
             pending = self.pending_pods(group)
             if not pending:
                 continue

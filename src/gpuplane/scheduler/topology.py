@@ -17,12 +17,17 @@ Pure helpers (no cluster state of their own) for KAI's topology plugin semantics
   without a required level, each preferred domain that fits is also a group of its own, and a
   last group holds every node (the fallback across domains).
 * NVLink: :func:`clique_groups` groups nodes by ``nvidia.com/gpu.clique`` (NVL72 partitions);
-  a Topology may also use that label as a level.
+  a Topology may also use that label as a level. gpuplane's default (not KAI's; see
+  docs/subgroups.md): a gang of two or more pods that all use whole GPUs, without a
+  ``topologyConstraint``, *prefers* one clique when nodes carry the label
+  (:func:`clique_preference`): the tightest clique that can host it, else all nodes, filled
+  clique by clique.
 
 Entry point for the cycle: :func:`order_nodes_for_gang` ``(nodes, topology, constraint,
 gang_demand) -> (ordered node groups, reason)``; the allocate action
 (:mod:`gpuplane.scheduler.cycle`) uses it for PodGroup-level constraints (SubGroup-level
-constraints are not applied yet).
+constraints go through :mod:`gpuplane.scheduler.subgang`, which calls it per SubGroup inside
+the domain chosen for the parent).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 __all__ = [
     "CLIQUE_LABEL", "TopoNode", "Topology", "TopologyConstraint", "GangDemand", "NodeGroup",
-    "order_nodes_for_gang", "clique_groups", "domains_at",
+    "order_nodes_for_gang", "clique_groups", "domains_at", "clique_preference", "CLIQUE_TOPOLOGY",
 ]
 
 CLIQUE_LABEL = "nvidia.com/gpu.clique"
@@ -174,6 +179,19 @@ def clique_groups(nodes: Iterable[TopoNode], label: str = CLIQUE_LABEL) -> dict[
         if v:
             out.setdefault(v, []).append(n.name)
     return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+CLIQUE_TOPOLOGY = Topology("nvlink-clique", (CLIQUE_LABEL,), ("clique",))
+
+
+def clique_preference(pods: Sequence[tuple[int, bool]]) -> Optional[tuple[Topology, "TopologyConstraint"]]:
+    """The implicit constraint "prefer one NVLink clique" for a gang without a
+    ``topologyConstraint``, given each pending pod's ``(whole GPUs, shared?)``: only for two or
+    more pods that all use whole GPUs (a multi-node NVLink job); ``None`` otherwise. The caller
+    applies it only when some node has the ``nvidia.com/gpu.clique`` label."""
+    if len(pods) < 2 or not all(whole > 0 and not shared for whole, shared in pods):
+        return None
+    return CLIQUE_TOPOLOGY, TopologyConstraint(CLIQUE_TOPOLOGY.name, None, CLIQUE_LABEL)
 
 
 def _as_demand(d: Union[GangDemand, int, Fraction]) -> GangDemand:
