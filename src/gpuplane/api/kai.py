@@ -57,6 +57,7 @@ __all__ = [
     "validate_topology",
     "validate_kai_objects",
     "subgroup_membership_errors",
+    "podgroup_min_pods",
     "implicit_default_queue",
     "with_default_queue",
     "builtin_priority_classes",
@@ -504,6 +505,33 @@ def validate_podgroup(pg: PodGroup) -> list[FieldError]:
         if sg.min_member is not None and sg.min_sub_group is None and sg.name and children.get(sg.name, 0):
             errs.add(f"spec.subGroups[{i}].minMember", _invalid(sg.min_member, "minMember can only be set on a leaf SubGroup (this one has child SubGroups; use minSubGroup)"))
     return errs.items
+
+
+def podgroup_min_pods(pg: PodGroup) -> int:
+    """The fewest pods that satisfy a PodGroup's gang: ``minMember``; with SubGroups, the
+    smallest sum over the SubGroup tree (a leaf's ``minMember``, omitted = 1; an inner
+    SubGroup's or the root's ``minSubGroup`` cheapest children, omitted = all), and at least
+    ``spec.minMember`` when that is set too. Assumes a valid PodGroup."""
+    spec = pg.spec
+    if not spec.sub_groups:
+        return spec.min_member or 0
+    kids: dict[Optional[str], list[SubGroup]] = {}
+    for sg in spec.sub_groups:
+        kids.setdefault(sg.parent, []).append(sg)
+
+    def need(children: list[SubGroup], required: Optional[int], depth: int) -> int:
+        if depth > len(spec.sub_groups):
+            return 0  # a cycle (reported by validate_podgroup)
+        costs = sorted(cost(c, depth + 1) for c in children)
+        return sum(costs[: len(costs) if required is None else max(0, required)])
+
+    def cost(sg: SubGroup, depth: int) -> int:
+        children = kids.get(sg.name, [])
+        if not children:
+            return 1 if sg.min_member is None else max(0, sg.min_member)
+        return need(children, sg.min_sub_group, depth)
+
+    return max(need(kids.get(None, []), spec.min_sub_group, 0), spec.min_member or 0)
 
 
 def subgroup_membership_errors(pg: PodGroup, pods: Iterable[tuple[str, str, dict[str, str]]]) -> list[FieldError]:

@@ -770,15 +770,19 @@ class _Cluster:
     # --- jobs ----------------------------------------------------------------------------
 
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
-        """The group's pods waiting to be placed, oldest first (pods naming no leaf SubGroup of
-        their PodGroup are left out: they can never be placed; see :meth:`unplaceable_pods`)."""
+        """The group's pods waiting to be placed, oldest first. With SubGroups: the pods that
+        would satisfy the tree first, and pods naming no leaf SubGroup left out (they can never
+        be placed; :meth:`_unplaceable` explains them)."""
         out = [self.snap.pods[k] for k in group.pods]
         out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
-        if group.raw is not None:
+        out.sort(key=lambda p: (p.creation, p.key))
+        if group.raw is not None and out:
             tree = self.subgroup_tree(group)
-            if tree is not None and tree.unknown:
-                out = [p for p in out if p.key not in tree.unknown]
-        return sorted(out, key=lambda p: (p.creation, p.key))
+            if tree is not None:
+                from .subgang import required_first
+
+                return required_first(self, group, tree, [p for p in out if p.key not in tree.unknown])
+        return out
 
     def subgroup_tree(self, group: GroupInfo) -> Optional[SubGroupTree]:
         """The PodGroup's SubGroup tree (``None`` without ``spec.subGroups``), built once per run."""

@@ -257,10 +257,17 @@ class _Decision:
             info["message"] = f"no {word} could host {'the gang' if name == ROOT else 'the subgroup'} ({tried}); first attempt: {word} {g.value}"
             info["domain"] = g.value
             inner_msg = inner.message if inner is not None else "it does not fit"
+            if inner_msg.startswith(who + ": "):
+                inner_msg = inner_msg[len(who) + 2:]
+            elif inner_msg.startswith(who + " "):
+                inner_msg = inner_msg[len(who) + 1:]
+            if inner is not None and inner.topology is not None:  # a SubGroup's domain fell short: say that one
+                info = {**inner.topology, "within": f"{word} {g.value}"}
             self.failure = _Failure(name, f"{who}: topology {topo.name}, required level {tc.required_level}: "
                                           f"no {word} could host it ({tried}); in {word} {g.value}: {inner_msg}",
                                     inner.gang if inner is not None else self.gang_info(name, 0),
-                                    inner.pod_reason if inner is not None else None, info)
+                                    inner.pod_reason if inner is not None else None, info,
+                                    inner.code if inner is not None else "GangShortfall")
         elif self.failure is not None and self.failure.topology is None:
             self.failure.topology = info
         return False
@@ -334,13 +341,17 @@ class _Decision:
 
     # --- elastic phase ----------------------------------------------------------------------
 
-    def leaf_domain(self, leaf: str) -> Optional[frozenset[str]]:
-        """Where a leaf's extra pods may go: the chosen (or running pods') domains of its path."""
+    def domain_of(self, name: str, itself: bool = True) -> Optional[frozenset[str]]:
+        """Where pods under ``name`` may go: the chosen (or running pods') domains of its
+        ancestors (and of itself with ``itself``)."""
         out: Optional[frozenset[str]] = None
-        for name in self.tree.path(leaf) + [ROOT]:
-            dom = self.domain.get(name)
+        chain = self.tree.path(name) if name != ROOT else []
+        if not itself and chain:
+            chain = chain[1:]
+        for n in chain + ([ROOT] if itself or name != ROOT else []):
+            dom = self.domain.get(n)
             if dom is None:
-                dom = self.running_domain(name)
+                dom = self.running_domain(n)
             if dom is not None:
                 out = dom if out is None else out & dom
         return out
@@ -372,24 +383,38 @@ class _Decision:
         return frozenset(n.name for n in self.c.snap.nodes
                          if tuple((n.node.metadata.labels or {}).get(lv, "") for lv in labels) == path)
 
-    def fill_elastic(self, need_total: int) -> tuple[dict[Key, "PendingReason"], int]:
-        """Place the remaining pods greedily; returns the failures and how many were placed."""
-        failures: dict[Key, "PendingReason"] = {}
-        n = 0
-        order = [lf.name for lf in self.tree.leaves()]
-        for leaf in order:
-            allowed = self.leaf_domain(leaf)
-            for pod in self.waiting(leaf):
+    def grow(self, name: str, failures: dict[Key, "PendingReason"]) -> None:
+        """Elastic phase below ``name``: a SubGroup that is not satisfied yet (not required) is
+        tried as a gang of its own (all or nothing); a satisfied leaf takes its extra pods one by
+        one. Pods that stay out get their reason in ``failures``."""
+        node = self.tree.nodes[name]
+        if not self.satisfied(name):
+            self.failure = None
+            if not self.feasible(name):
+                f = self.shortfall_without_trying(name)
+            elif self.satisfy(name, self.domain_of(name, itself=False), None):
+                f = None
+            else:
+                f = self.failure
+            if f is not None:
+                reason = PendingReason(f.code, f.message, queue=self.group.queue, gang=f.gang,
+                                       pod_reason=f.pod_reason, topology=f.topology)
+                for leaf in self.tree.leaves(name):
+                    for pod in self.waiting(leaf.name):
+                        failures[pod.key] = reason
+                return
+        if node.is_leaf:
+            allowed = self.domain_of(name)
+            for pod in self.waiting(name):
                 result = self.place(pod, allowed, None)
                 if isinstance(result, PendingReason):
                     failures[pod.key] = result
-                else:
-                    n += 1
-        return failures, n
+            return
+        for kid in node.children:
+            self.grow(kid, failures)
 
 
-def allocate_subgroups(c: "_Cluster", group: GroupInfo, tree: SubGroupTree, pending: list[PodInfo]) -> bool:
-    """Allocate a PodGroup with SubGroups (see the module docstring); True if a pod was placed."""
+def _decision(c: "_Cluster", group: GroupInfo, tree: SubGroupTree, pending: list[PodInfo]) -> _Decision:
     by_key = {p.key: p for p in pending}
     per_leaf: dict[str, list[PodInfo]] = {}
     active: dict[str, int] = {}
@@ -399,7 +424,21 @@ def allocate_subgroups(c: "_Cluster", group: GroupInfo, tree: SubGroupTree, pend
         per_leaf[name] = [by_key[k] for k in node.pods if k in by_key]
         per_leaf[name].sort(key=lambda p: (p.creation, p.key))
         active[name] = sum(1 for k in node.pods if c.is_active(c.snap.pods[k]))
-    d = _Decision(c, group, tree, per_leaf, active, any(p.claims for p in pending))
+    return _Decision(c, group, tree, per_leaf, active, any(p.claims for p in pending))
+
+
+def required_first(c: "_Cluster", group: GroupInfo, tree: SubGroupTree, pending: list[PodInfo]) -> list[PodInfo]:
+    """``pending`` with the fewest pods that would satisfy the tree from here first (so that
+    code that places "the first ``minMember`` pending pods", like the evicting actions'
+    simulations, places pods that make up the gang)."""
+    first = _decision(c, group, tree, pending).min_pods(ROOT)
+    keys = {p.key for p in first}
+    return first + [p for p in pending if p.key not in keys]
+
+
+def allocate_subgroups(c: "_Cluster", group: GroupInfo, tree: SubGroupTree, pending: list[PodInfo]) -> bool:
+    """Allocate a PodGroup with SubGroups (see the module docstring); True if a pod was placed."""
+    d = _decision(c, group, tree, pending)
     known = [p for p in pending if p.key in d.leaf_of]
     if not known:
         return False
@@ -412,23 +451,21 @@ def allocate_subgroups(c: "_Cluster", group: GroupInfo, tree: SubGroupTree, pend
         d.rollback(start)
         _fail(c, group, known, d.failure or _Failure(ROOT, f"{d.who(ROOT)} could not be placed", d.gang_info(ROOT, 0)))
         return False
+    failures: dict[Key, PendingReason] = {}
+    d.grow(ROOT, failures)
     # the PodGroup's minMember, when set, is a floor on the whole gang
     total = sum(d.have(lf.name) for lf in tree.leaves())
     if total < tree.total_min:
-        failures, n = d.fill_elastic(tree.total_min)
-        if total + n < tree.total_min:
-            d.rollback(start)
-            short = tree.total_min - total - n
-            first = next(iter(failures.items()), None)
-            msg = (f"{d.who(ROOT)} needs {tree.total_min} pods in total (minMember) but only {total + n} could be "
-                   f"placed: short by {short} pod{'' if short == 1 else 's'}")
-            if first is not None:
-                msg += f"; pod {first[0][1]}: {first[1].message}"
-            _fail(c, group, known, _Failure(ROOT, msg, {**d.gang_info(ROOT, n), "minMember": tree.total_min,
-                                                        "short": short}, first[1] if first else None))
-            return False
-    else:
-        failures, _ = d.fill_elastic(0)
+        d.rollback(start)
+        short = tree.total_min - total
+        first = next(iter(failures.items()), None)
+        msg = (f"{d.who(ROOT)} needs {tree.total_min} pods in total (minMember) but only {total} could be "
+               f"placed: short by {short} pod{'' if short == 1 else 's'}")
+        if first is not None:
+            msg += f"; pod {first[0][1]}: {first[1].message}"
+        _fail(c, group, known, _Failure(ROOT, msg, {**d.gang_info(ROOT, total), "minMember": tree.total_min,
+                                                    "short": short}, first[1] if first else None))
+        return False
     for pod in known:
         if pod.key in c.placements:
             c.reasons.pop(pod.key, None)
