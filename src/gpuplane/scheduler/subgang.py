@@ -383,6 +383,31 @@ class _Decision:
         return frozenset(n.name for n in self.c.snap.nodes
                          if tuple((n.node.metadata.labels or {}).get(lv, "") for lv in labels) == path)
 
+    def pick_domain(self, name: str) -> None:
+        """A domain for the extra pods of a SubGroup with a required level that has none yet
+        (its minimum was met without placing anything): the tightest that hosts them all, else
+        the tightest that hosts one."""
+        tc = self.c._constraint(self.tree.nodes[name].constraint)
+        if tc is None or tc[0] is None or not tc[1].required_level:
+            return
+        topo, con = tc
+        pods = [p for lf in self.tree.leaves(name) for p in self.waiting(lf.name)]
+        if not pods:
+            return
+        c = self.c
+        names = self.domain_of(name, itself=False) or self.all_names
+        nodes = [TopoNode(n.name, n.node.metadata.labels or {}, c.nodes[n.name].gpu_free,
+                          Fraction(len(c.nodes[n.name].gpu_used))) for n in c.snap.nodes if n.name in names]
+        for some in (pods, pods[:1]):
+            try:
+                groups, _ = order_nodes_for_gang(nodes, topo, con, c._gang_demand(some, len(some)))
+            except ValueError:
+                return
+            if groups:
+                self.domain[name] = frozenset(groups[0].nodes)
+                return
+        self.domain[name] = frozenset()  # no domain can take even one pod
+
     def grow(self, name: str, failures: dict[Key, "PendingReason"]) -> None:
         """Elastic phase below ``name``: a SubGroup that is not satisfied yet (not required) is
         tried as a gang of its own (all or nothing); a satisfied leaf takes its extra pods one by
@@ -403,6 +428,8 @@ class _Decision:
                     for pod in self.waiting(leaf.name):
                         failures[pod.key] = reason
                 return
+        if node.constraint and name not in self.domain and self.running_domain(name) is None:
+            self.pick_domain(name)
         if node.is_leaf:
             allowed = self.domain_of(name)
             for pod in self.waiting(name):
