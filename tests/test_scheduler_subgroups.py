@@ -250,6 +250,25 @@ def test_clique_preference_falls_back_across_cliques():
     assert sorted(p.node for p in result.placements.values()) == ["c1", "c2"]
 
 
+def test_clique_preference_never_keeps_a_gang_pending_by_itself():
+    nodes = [cnode("c1", "u.1", 4), cnode("c2", "u.2", 4)]
+    result = schedule(nodes + [m.podgroup("g", 3, "default-queue")] + [m.pod(f"g{i}", gpus=4, group="g") for i in range(3)])
+    assert not result.placements
+    reason = result.reasons[("default", "g0")]
+    assert reason.code == "GangShortfall" and reason.topology is None  # the soft default is not the cause
+    assert "clique" not in reason.message
+
+
+def test_clique_preference_applies_to_whole_gpu_gangs_only():
+    from gpuplane.scheduler.topology import CLIQUE_LABEL, clique_preference
+
+    topo, c = clique_preference([(2, False), (1, False)])
+    assert topo.levels == (CLIQUE_LABEL,) and c.preferred_level == CLIQUE_LABEL and c.required_level is None
+    assert clique_preference([(2, False)]) is None  # one pod
+    assert clique_preference([(2, False), (0, True)]) is None  # a shared-GPU pod
+    assert clique_preference([(1, False), (0, False)]) is None  # a pod without GPUs
+
+
 def test_topology_may_use_the_clique_label_as_a_required_level():
     topo = {"apiVersion": "kai.scheduler/v1alpha1", "kind": "Topology", "metadata": {"name": "nvl"},
             "spec": {"levels": [{"nodeLabel": CLIQUE, "alias": "clique"}, {"nodeLabel": "kubernetes.io/hostname"}]}}

@@ -63,7 +63,7 @@ from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
 from .subgroups import SubGroupTree, build_tree
-from .topology import (CLIQUE_LABEL, GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint,
+from .topology import (CLIQUE_LABEL, CLIQUE_TOPOLOGY, GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint,
                        clique_preference, order_nodes_for_gang)
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
@@ -1026,7 +1026,9 @@ class _Cluster:
         else:
             g, n_placed, failures = attempts[-1]  # the whole cluster
             prefix = ""
-        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures, prefix, info)
+        implicit = topo is CLIQUE_TOPOLOGY  # the default clique preference: nothing the user asked for
+        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures, prefix,
+                          None if implicit else info)
         return False
 
     def _fail_group(self, group: GroupInfo, pending: list[PodInfo], reason: PendingReason) -> None:
