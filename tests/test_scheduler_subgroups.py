@@ -217,6 +217,20 @@ def test_subgroup_preferred_rack_concentrates_pods():
     assert {labels[p.node][RACK] for p in result.placements.values()} == {"r2"}
 
 
+def test_elastic_pods_of_a_constrained_subgroup_stay_in_one_domain():
+    # minMember 0: nothing is required, yet the extra pods must share a rack (r2, the only one with room for all)
+    nodes = [rnode("x1", "b1", "r1", 1), rnode("x2", "b1", "r1", 1), rnode("y1", "b1", "r2", 3)]
+    obj = pg(subgroups=[{"name": "w", "minMember": 0, "topologyConstraint": {"topology": "dc", "requiredTopologyLevel": "rack"}}])
+    result = schedule([TOPO] + nodes + [obj] + [sgpod(f"w{i}", "w") for i in range(3)])
+    assert sorted(p.node for p in result.placements.values()) == ["y1", "y1", "y1"]
+    # no rack with a free GPU at all: the pods say so
+    nodes = [rnode("x1", "b1", "r1", 0), m.node("free", gpus=4)]
+    result = schedule([TOPO] + nodes + [obj, sgpod("w0", "w")])
+    reason = result.reasons[("default", "w0")]
+    assert reason.code == "TopologyConstraintUnsatisfied"
+    assert reason.message.startswith("gang PodGroup default/job: subgroup w: extra pods: needs 1 GPUs in one rack")
+
+
 def test_unknown_topology_in_a_subgroup_is_an_input_error():
     obj = pg(subgroups=[{"name": "w", "minMember": 1, "topologyConstraint": {"topology": "nope", "requiredTopologyLevel": "rack"}}])
     with pytest.raises(ValidationFailed, match=r"spec.subGroups\[0\].topologyConstraint.topology: Not found"):

@@ -383,30 +383,32 @@ class _Decision:
         return frozenset(n.name for n in self.c.snap.nodes
                          if tuple((n.node.metadata.labels or {}).get(lv, "") for lv in labels) == path)
 
-    def pick_domain(self, name: str) -> None:
+    def pick_domain(self, name: str) -> Optional[str]:
         """A domain for the extra pods of a SubGroup with a required level that has none yet
         (its minimum was met without placing anything): the tightest that hosts them all, else
         the tightest that hosts one."""
         tc = self.c._constraint(self.tree.nodes[name].constraint)
         if tc is None or tc[0] is None or not tc[1].required_level:
-            return
+            return None
         topo, con = tc
         pods = [p for lf in self.tree.leaves(name) for p in self.waiting(lf.name)]
         if not pods:
-            return
+            return None
         c = self.c
         names = self.domain_of(name, itself=False) or self.all_names
         nodes = [TopoNode(n.name, n.node.metadata.labels or {}, c.nodes[n.name].gpu_free,
                           Fraction(len(c.nodes[n.name].gpu_used))) for n in c.snap.nodes if n.name in names]
+        why = ""
         for some in (pods, pods[:1]):
             try:
-                groups, _ = order_nodes_for_gang(nodes, topo, con, c._gang_demand(some, len(some)))
-            except ValueError:
-                return
+                groups, why = order_nodes_for_gang(nodes, topo, con, c._gang_demand(some, len(some)))
+            except ValueError as err:
+                return str(err)
             if groups:
                 self.domain[name] = frozenset(groups[0].nodes)
-                return
+                return None
         self.domain[name] = frozenset()  # no domain can take even one pod
+        return f"{self.who(name)}: extra pods: {why}" if why else f"{self.who(name)}: no domain can take its pods"
 
     def grow(self, name: str, failures: dict[Key, "PendingReason"]) -> None:
         """Elastic phase below ``name``: a SubGroup that is not satisfied yet (not required) is
@@ -429,7 +431,13 @@ class _Decision:
                         failures[pod.key] = reason
                 return
         if node.constraint and name not in self.domain and self.running_domain(name) is None:
-            self.pick_domain(name)
+            why = self.pick_domain(name)
+            if why:
+                reason = PendingReason("TopologyConstraintUnsatisfied", why, queue=self.group.queue)
+                for leaf in self.tree.leaves(name):
+                    for pod in self.waiting(leaf.name):
+                        failures[pod.key] = reason
+                return
         if node.is_leaf:
             allowed = self.domain_of(name)
             for pod in self.waiting(name):
