@@ -942,6 +942,19 @@ class _Cluster:
                 topos.setdefault(t.name, t)
         return topos.get(c.topology), c
 
+    def _topo_nodes(self, only: Optional[frozenset[str]] = None) -> list[TopoNode]:
+        """The nodes (those in ``only`` if given) as the topology helpers see them: labels, free
+        and total GPUs now (whole numbers as ints: the domain arithmetic is much faster)."""
+        out = []
+        for n in self.snap.nodes:
+            if only is not None and n.name not in only:
+                continue
+            ns = self.nodes[n.name]
+            free = ns.gpu_free
+            out.append(TopoNode(n.name, n.node.metadata.labels or {},
+                                free.numerator if free.denominator == 1 else free, len(ns.gpu_used)))
+        return out
+
     def _gang_demand(self, pending: list[PodInfo], need: int) -> GangDemand:
         n = max(need, 1)
         charges = [self.charge_for(p)["gpu"] for p in pending[:n]]
@@ -987,8 +1000,7 @@ class _Cluster:
         if topo is None:
             why = f"topology {c.topology or '(none)'} not found (no Topology object has this name)"
         else:
-            nodes = [TopoNode(n.name, n.node.metadata.labels or {}, self.nodes[n.name].gpu_free,
-                              Fraction(len(self.nodes[n.name].gpu_used))) for n in self.snap.nodes]
+            nodes = self._topo_nodes()
             demand = self._gang_demand(pending, need)
             info["gpus"] = float(demand.gpus)
             try:

@@ -215,9 +215,7 @@ class _Decision:
             why = f"topology {tc.topology or '(none)'} not found (no Topology object has this name)"
         else:
             c = self.c
-            names = allowed if allowed is not None else self.all_names
-            nodes = [TopoNode(n.name, n.node.metadata.labels or {}, c.nodes[n.name].gpu_free,
-                              Fraction(len(c.nodes[n.name].gpu_used))) for n in c.snap.nodes if n.name in names]
+            nodes = c._topo_nodes(allowed)
             pods = self.min_pods(name)
             demand = c._gang_demand(pods, len(pods))
             info["gpus"] = float(demand.gpus)
@@ -395,9 +393,7 @@ class _Decision:
         if not pods:
             return None
         c = self.c
-        names = self.domain_of(name, itself=False) or self.all_names
-        nodes = [TopoNode(n.name, n.node.metadata.labels or {}, c.nodes[n.name].gpu_free,
-                          Fraction(len(c.nodes[n.name].gpu_used))) for n in c.snap.nodes if n.name in names]
+        nodes = c._topo_nodes(self.domain_of(name, itself=False))
         why = ""
         for some in (pods, pods[:1]):
             try:
