@@ -217,6 +217,13 @@ def test_subgroup_preferred_rack_concentrates_pods():
     assert {labels[p.node][RACK] for p in result.placements.values()} == {"r2"}
 
 
+def test_preferred_domain_is_no_fence_for_extra_pods():
+    nodes = [rnode("x1", "b1", "r1", 2), rnode("y1", "b1", "r2", 2)]
+    obj = pg(subgroups=[{"name": "w", "minMember": 2, "topologyConstraint": {"topology": "dc", "preferredTopologyLevel": "rack"}}])
+    result = schedule([TOPO] + nodes + [obj] + [sgpod(f"w{i}", "w") for i in range(4)])
+    assert sorted(p.node for p in result.placements.values()) == ["x1", "x1", "y1", "y1"]
+
+
 def test_elastic_pods_of_a_constrained_subgroup_stay_in_one_domain():
     # minMember 0: nothing is required, yet the extra pods must share a rack (r2, the only one with room for all)
     nodes = [rnode("x1", "b1", "r1", 1), rnode("x2", "b1", "r1", 1), rnode("y1", "b1", "r2", 3)]

@@ -239,17 +239,16 @@ class _Decision:
                                     topology=info, code="TopologyConstraintUnsatisfied")
             return False
         assert topo is not None
-        attempts: list[tuple[NodeGroup, Optional[_Failure], int]] = []
+        attempts: list[tuple[NodeGroup, Optional[_Failure]]] = []
         for g in groups:
-            before = len(self.placed)
             self.failure = None
             if self.satisfy_here(name, frozenset(g.nodes), self.c._pref_rank(g, topo, tc)):
-                if g.level:
+                if tc.required_level:  # the SubGroup's extra pods stay there (a preferred domain is no fence)
                     self.domain[name] = frozenset(g.nodes)
                 return True
-            attempts.append((g, self.failure, before))
+            attempts.append((g, self.failure))
         if tc.required_level:
-            g, inner, _ = attempts[0]
+            g, inner = attempts[0]
             word = topo.word(topo.index(tc.required_level))
             tried = f"{len(attempts)} candidate {word}{'s' if len(attempts) != 1 else ''} tried"
             info["message"] = f"no {word} could host {'the gang' if name == ROOT else 'the subgroup'} ({tried}); first attempt: {word} {g.value}"
