@@ -357,7 +357,7 @@ def assert_settles(objs, max_rounds=6):
     for k in range(1, 6):
         result, s = state(objs, n + k)
         assert s == prev, f"round {n + k} changed"
-        assert not result.evictions
+        assert not any(e["round"] >= n for e in result.evictions), result.evictions
     return result
 
 
@@ -372,6 +372,19 @@ def test_rounds_settle_two_subgroup_gangs_competing():
     assert placed(result, "old") == ["old-leader", "old-w0", "old-w1", "old-w2", "old-w3"]
     assert placed(result, "new") == []
     assert "subgroup workers" in result.reasons[("default", "new-w0")].message
+
+
+def test_rounds_settle_subgroup_gang_reclaims_its_quota():
+    # qa borrowed all 8 GPUs; qb's gang (leader + 3 workers, 4 GPUs = its quota) reclaims 4 of them
+    objs = [m.node("n1", gpus=4), m.node("n2", gpus=4), m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=4)]
+    objs += [m.pod(f"a{i}", queue="qa", gpus=1, node_name="n1" if i < 4 else "n2", held=f"gpu-{i % 4}",
+                   priority_class="train", created=f"2026-06-01T0{i}:00:00Z") for i in range(8)]
+    objs += [pg("job", queue="qb", subgroups=[{"name": "leader", "minMember": 1}, {"name": "workers", "minMember": 3}])]
+    objs += [sgpod("l0", "leader", queue="qb", priority_class="train", created="2026-06-01T10:00:00Z")]
+    objs += [sgpod(f"w{i}", "workers", queue="qb", priority_class="train", created="2026-06-01T10:00:00Z") for i in range(3)]
+    result = assert_settles(objs)
+    assert sorted(e["pod"] for e in result.evictions) == [f"default/a{i}" for i in range(4, 8)]
+    assert placed(result, "l") + placed(result, "w") == ["l0", "w0", "w1", "w2"]
 
 
 def test_rounds_settle_elastic_subgroup_grows_no_further():
