@@ -29,7 +29,8 @@ gpusharingorder, resourcetype and nodeplacement plugins):
 3. Job order inside a queue: higher priority first, then older, then name.
 4. A job (gang) is all or nothing: its pods are placed one by one in a tentative state and the
    whole placement is rolled back unless at least ``minMember`` pods (counting pods already
-   running) are placed. Pods beyond ``minMember`` that fit are bound too (elastic).
+   running) are placed. Pods beyond ``minMember`` that fit are bound too (elastic). A PodGroup
+   with ``spec.subGroups`` is placed SubGroup by SubGroup (:mod:`gpuplane.scheduler.subgang`).
 5. Per pod: the queue's ``limit`` is never exceeded at any level of the tree; a
    non-preemptible pod (priority >= 100 unless marked) never takes its queue, or any ancestor,
    over its ``quota`` (KAI: non-preemptible work only uses in-quota resources). Then nodes
