@@ -63,6 +63,9 @@ def job(draw, name: str, created: str) -> list[dict[str, Any]]:
     root_min = draw(st.one_of(st.none(), st.integers(0, top)))
     if root_min is not None:
         spec["minSubGroup"] = root_min
+    level = draw(st.sampled_from(["", "", "required", "preferred"]))
+    if level:
+        spec["topologyConstraint"] = {"topology": "dc", f"{level}TopologyLevel": "rack"}
     for i in range(draw(st.integers(0, 2))):  # the implicit default SubGroup
         pods.append(pod(f"{name}-free-{i}", name, None, draw(st.integers(0, 1)), created))
     if draw(st.integers(0, 5)) == 0:
@@ -157,6 +160,9 @@ def test_subgroup_gangs_bind_only_whole(objs, rounds):
                 while cur:
                     assert cur in good, f"{name}: SubGroup {cur} bound partially ({per_leaf})"
                     cur = parent.get(cur)
+        if spec.get("topologyConstraint", {}).get("requiredTopologyLevel"):
+            racks = {rack_of[node_of[k]] for k in members if k in node_of}
+            assert len(racks) <= 1, f"{name}: PodGroup spans racks {racks}"
         # required rack constraints: a SubGroup's bound pods share one rack
         for sgd in spec["subGroups"]:
             if not sgd.get("topologyConstraint"):
