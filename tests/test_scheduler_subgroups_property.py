@@ -83,13 +83,20 @@ def pod(name: str, group: str, sg: Optional[str], gpus: int, created: str) -> di
 
 
 @st.composite
-def cluster(draw) -> list[dict[str, Any]]:
+def cluster(draw, queues: bool = False) -> list[dict[str, Any]]:
+    """Nodes in two racks and jobs; with ``queues``, two queues of quota 2 and two priorities
+    (so that reclaim and preempt evict)."""
     nodes = [m.node(f"n{i}", gpus=draw(st.integers(0, 4)), labels={RACK: f"r{draw(st.integers(0, 1))}"})
              for i in range(draw(st.integers(1, 4)))]
     jobs = []
-    for j in range(draw(st.integers(1, 2))):
-        jobs += draw(job(f"j{j}", f"2026-01-0{j + 1}T00:00:00Z"))
-    return [TOPO] + nodes + jobs
+    for j in range(draw(st.integers(1, 3 if queues else 2))):
+        objs = draw(job(f"j{j}", f"2026-01-0{j + 1}T00:00:00Z"))
+        if queues:
+            objs[0]["spec"]["queue"] = draw(st.sampled_from(["qa", "qb"]))
+            objs[0]["spec"]["priorityClassName"] = draw(st.sampled_from(["train", "build-preemptible"]))
+        jobs += objs
+    extra = [m.queue("qa", gpu_quota=2), m.queue("qb", gpu_quota=2)] if queues else []
+    return [TOPO] + extra + nodes + jobs
 
 
 def satisfied(spec: dict[str, Any], bound: dict[str, int]) -> tuple[bool, set[str]]:
@@ -118,6 +125,16 @@ def satisfied(spec: dict[str, Any], bound: dict[str, int]) -> tuple[bool, set[st
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cluster(), st.integers(1, 3))
 def test_subgroup_gangs_bind_only_whole(objs, rounds):
+    check(objs, rounds)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cluster(queues=True), st.integers(1, 5))
+def test_subgroup_gangs_stay_whole_through_reclaim_and_preempt(objs, rounds):
+    check(objs, rounds)
+
+
+def check(objs: list[dict[str, Any]], rounds: int) -> None:
     snap = build_snapshot(m.schedule_objects(objs))
     result = run_rounds(snap, rounds, SchedulerConfig(), NOW)
     # pods evicted in the last round still hold their GPUs: they count as bound here
