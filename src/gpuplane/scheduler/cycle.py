@@ -60,12 +60,12 @@ from ..dra.nodeselect import NodeSelectorError, selector_matches
 from .config import SchedulerConfig
 from .fairshare import compute_fair_shares
 from .gpus import choose_gpus, gpu_index, per_device_share
+from .subgroups import SubGroupTree, build_tree  # (own lines: the import block below is busy in other branches)
+from .topology import CLIQUE_LABEL, CLIQUE_TOPOLOGY, clique_preference
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
-from .subgroups import SubGroupTree, build_tree
-from .topology import (CLIQUE_LABEL, CLIQUE_TOPOLOGY, GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint,
-                       clique_preference, order_nodes_for_gang)
+from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
 
