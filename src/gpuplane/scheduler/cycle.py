@@ -29,7 +29,8 @@ gpusharingorder, resourcetype and nodeplacement plugins):
 3. Job order inside a queue: higher priority first, then older, then name.
 4. A job (gang) is all or nothing: its pods are placed one by one in a tentative state and the
    whole placement is rolled back unless at least ``minMember`` pods (counting pods already
-   running) are placed. Pods beyond ``minMember`` that fit are bound too (elastic).
+   running) are placed. Pods beyond ``minMember`` that fit are bound too (elastic). A PodGroup
+   with ``spec.subGroups`` is placed SubGroup by SubGroup (:mod:`gpuplane.scheduler.subgang`).
 5. Per pod: the queue's ``limit`` is never exceeded at any level of the tree; a
    non-preemptible pod (priority >= 100 unless marked) never takes its queue, or any ancestor,
    over its ``quota`` (KAI: non-preemptible work only uses in-quota resources). Then nodes
@@ -59,6 +60,8 @@ from ..dra.nodeselect import NodeSelectorError, selector_matches
 from .config import SchedulerConfig
 from .fairshare import compute_fair_shares
 from .gpus import choose_gpus, gpu_index, per_device_share
+from .subgroups import SubGroupTree, build_tree  # (own lines: the import block below is busy in other branches)
+from .topology import CLIQUE_LABEL, CLIQUE_TOPOLOGY, clique_preference
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import (GroupInfo, Key, NodeInfo, PodInfo, RequestEstimator, Snapshot, allocation_gpu_units,
@@ -81,6 +84,7 @@ CLAIM_MISSING = "ResourceClaimNotFound"
 DRA_ERROR = "ResourceClaimError"
 NO_NODES = "NoNodes"
 TOPOLOGY_UNSATISFIED = "TopologyConstraintUnsatisfied"
+SUBGROUP_NOT_FOUND = "SubGroupNotFound"
 
 
 def parse_time(text: Optional[str]) -> Optional[float]:
@@ -813,9 +817,39 @@ class _Cluster:
     # --- jobs ----------------------------------------------------------------------------
 
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
+        """The group's pods waiting to be placed, oldest first. With SubGroups: the pods that
+        would satisfy the tree first, and pods naming no leaf SubGroup left out (they can never
+        be placed; :meth:`_unplaceable` explains them)."""
         out = [self.snap.pods[k] for k in group.pods]
         out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
-        return sorted(out, key=lambda p: (p.creation, p.key))
+        out.sort(key=lambda p: (p.creation, p.key))
+        if group.raw is not None and out:
+            tree = self.subgroup_tree(group)
+            if tree is not None:
+                from .subgang import required_first
+
+                return required_first(self, group, tree, [p for p in out if p.key not in tree.unknown])
+        return out
+
+    def subgroup_tree(self, group: GroupInfo) -> Optional[SubGroupTree]:
+        """The PodGroup's SubGroup tree (``None`` without ``spec.subGroups``), built once per run."""
+        trees = getattr(self, "_sg_trees", None)
+        if trees is None:
+            trees = self._sg_trees = {}
+        if group.key not in trees:
+            labels = {k: self.snap.pods[k].pod.metadata.labels or {} for k in group.pods}
+            trees[group.key] = build_tree(group.key, group.raw, labels) if group.raw is not None else None
+        return trees[group.key]
+
+    def _unplaceable(self, group: GroupInfo) -> None:
+        """Pods naming a SubGroup their PodGroup lacks (or an inner one) stay pending, explained."""
+        tree = self.subgroup_tree(group) if group.raw is not None else None
+        if tree is None or not tree.unknown:
+            return
+        for k, why in tree.unknown.items():
+            p = self.snap.pods[k]
+            if p.ours and (p.state == PENDING or k in self.released) and k not in self.placements:
+                self.reasons[k] = PendingReason(SUBGROUP_NOT_FOUND, why, queue=group.queue)
 
     def active_count(self, group: GroupInfo) -> int:
         n = 0
@@ -837,6 +871,12 @@ class _Cluster:
         pending = self.pending_pods(group)
         if not pending:
             return False
+        if group.raw is not None:
+            tree = self.subgroup_tree(group)
+            if tree is not None:
+                from .subgang import allocate_subgroups  # (it builds on this module)
+
+                return allocate_subgroups(self, group, tree, pending)
         active = self.active_count(group)
         need = max(0, group.min_member - active)
         gang_info = {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
@@ -849,7 +889,7 @@ class _Cluster:
             self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
                                                             gang={**gang_info, "placed": 0, "short": short}))
             return False
-        topo = self._topology_for(group) if group.raw is not None else None
+        topo = self._topology_for(group, pending) if group.raw is not None else None
         if topo is not None:
             return self._allocate_with_topology(group, pending, active, need, gang_info, *topo)
         ok, n_placed, failures = self._place_gang(group, pending, need)
@@ -915,11 +955,27 @@ class _Cluster:
 
     # --- topology constraints (PodGroup level) ---------------------------------------------
 
-    def _topology_for(self, group: GroupInfo) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+    def _topology_for(self, group: GroupInfo, pending: Optional[list[PodInfo]] = None
+                      ) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
         """The PodGroup's ``spec.topologyConstraint`` (with a level set) and its Topology (``None``
-        if no Topology has that name); ``None`` when there is no constraint."""
+        if no Topology has that name); else the implicit NVLink-clique preference
+        (:func:`~gpuplane.scheduler.topology.clique_preference`) when it applies; else ``None``."""
         spec = group.raw.get("spec") if isinstance(group.raw, dict) else None
         tc = spec.get("topologyConstraint") if isinstance(spec, dict) else None
+        found = self._constraint(tc) if isinstance(tc, dict) else None
+        if found is None and pending is not None and self._has_cliques():
+            return clique_preference([(p.gpu.whole, p.gpu.is_shared) for p in pending])
+        return found
+
+    def _has_cliques(self) -> bool:
+        has = getattr(self, "_cliques", None)
+        if has is None:
+            has = self._cliques = any(CLIQUE_LABEL in (n.node.metadata.labels or {}) for n in self.snap.nodes)
+        return has
+
+    def _constraint(self, tc: Optional[dict[str, Any]]) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+        """A ``topologyConstraint`` with a level set and its Topology (``None`` if no Topology has
+        that name); ``None`` when no level is set."""
         if not isinstance(tc, dict):
             return None
         c = TopologyConstraint.from_dict(tc)
@@ -932,6 +988,19 @@ class _Cluster:
                 t = Topology.from_object(obj)
                 topos.setdefault(t.name, t)
         return topos.get(c.topology), c
+
+    def _topo_nodes(self, only: Optional[frozenset[str]] = None) -> list[TopoNode]:
+        """The nodes (those in ``only`` if given) as the topology helpers see them: labels, free
+        and total GPUs now (whole numbers as ints: the domain arithmetic is much faster)."""
+        out = []
+        for n in self.snap.nodes:
+            if only is not None and n.name not in only:
+                continue
+            ns = self.nodes[n.name]
+            free = ns.gpu_free
+            out.append(TopoNode(n.name, n.node.metadata.labels or {},
+                                free.numerator if free.denominator == 1 else free, len(ns.gpu_used)))
+        return out
 
     def _gang_demand(self, pending: list[PodInfo], need: int) -> GangDemand:
         n = max(need, 1)
@@ -978,8 +1047,7 @@ class _Cluster:
         if topo is None:
             why = f"topology {c.topology or '(none)'} not found (no Topology object has this name)"
         else:
-            nodes = [TopoNode(n.name, n.node.metadata.labels or {}, self.nodes[n.name].gpu_free,
-                              Fraction(len(self.nodes[n.name].gpu_used))) for n in self.snap.nodes]
+            nodes = self._topo_nodes()
             demand = self._gang_demand(pending, need)
             info["gpus"] = float(demand.gpus)
             try:
@@ -1017,7 +1085,9 @@ class _Cluster:
         else:
             g, n_placed, failures = attempts[-1]  # the whole cluster
             prefix = ""
-        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures, prefix, info)
+        implicit = topo is CLIQUE_TOPOLOGY  # the default clique preference: nothing the user asked for
+        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures, prefix,
+                          None if implicit else info)
         return False
 
     def _fail_group(self, group: GroupInfo, pending: list[PodInfo], reason: PendingReason) -> None:
@@ -1096,6 +1166,8 @@ class _Cluster:
         tree = self.snap.tree
         jobs: dict[str, list[GroupInfo]] = {}
         for group in self.snap.groups.values():
+            if group.raw is not None:
+                self._unplaceable(group)
             pending = self.pending_pods(group)
             if not pending:
                 continue

@@ -683,7 +683,7 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
         first = pods[members[0]] if members else None
         if pg_raw is not None:
             pg, raw = pg_raw
-            min_member = pg.spec.min_member if pg.spec.min_member else 1
+            min_member = max(1, kai.podgroup_min_pods(pg))  # with SubGroups: the fewest pods that satisfy the tree
             queue = pg.spec.queue or (first.queue if first else kai.DEFAULT_QUEUE)
             if pg.spec.priority_class_name:
                 prio = kai.resolve_priority(pg.spec.priority_class_name, classes_all)
