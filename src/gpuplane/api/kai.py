@@ -56,6 +56,8 @@ __all__ = [
     "validate_podgroup",
     "validate_topology",
     "validate_kai_objects",
+    "subgroup_membership_errors",
+    "podgroup_min_pods",
     "implicit_default_queue",
     "with_default_queue",
     "builtin_priority_classes",
@@ -500,7 +502,58 @@ def validate_podgroup(pg: PodGroup) -> list[FieldError]:
                 errs.add(f"spec.subGroups[{i}].minSubGroup", _invalid(sg.min_sub_group, "minSubGroup can only be set on a SubGroup that has child SubGroups"))
             elif sg.min_sub_group > n:
                 errs.add(f"spec.subGroups[{i}].minSubGroup", _invalid(sg.min_sub_group, f"must be less than or equal to the number of child SubGroups ({n})"))
+        if sg.min_member is not None and sg.min_sub_group is None and sg.name and children.get(sg.name, 0):
+            errs.add(f"spec.subGroups[{i}].minMember", _invalid(sg.min_member, "minMember can only be set on a leaf SubGroup (this one has child SubGroups; use minSubGroup)"))
     return errs.items
+
+
+def podgroup_min_pods(pg: PodGroup) -> int:
+    """The fewest pods that satisfy a PodGroup's gang: ``minMember``; with SubGroups, the
+    smallest sum over the SubGroup tree (a leaf's ``minMember``, omitted = 1; an inner
+    SubGroup's or the root's ``minSubGroup`` cheapest children, omitted = all), and at least
+    ``spec.minMember`` when that is set too. Assumes a valid PodGroup."""
+    spec = pg.spec
+    if not spec.sub_groups:
+        return spec.min_member or 0
+    kids: dict[Optional[str], list[SubGroup]] = {}
+    for sg in spec.sub_groups:
+        kids.setdefault(sg.parent, []).append(sg)
+
+    def need(children: list[SubGroup], required: Optional[int], depth: int) -> int:
+        if depth > len(spec.sub_groups):
+            return 0  # a cycle (reported by validate_podgroup)
+        costs = sorted(cost(c, depth + 1) for c in children)
+        return sum(costs[: len(costs) if required is None else max(0, required)])
+
+    def cost(sg: SubGroup, depth: int) -> int:
+        children = kids.get(sg.name, [])
+        if not children:
+            return 1 if sg.min_member is None else max(0, sg.min_member)
+        return need(children, sg.min_sub_group, depth)
+
+    return max(need(kids.get(None, []), spec.min_sub_group, 0), spec.min_member or 0)
+
+
+def subgroup_membership_errors(pg: PodGroup, pods: Iterable[tuple[str, str, dict[str, str]]]) -> list[FieldError]:
+    """Pods (``(namespace, name, labels)``) of a PodGroup whose ``kai.scheduler/subgroup-name``
+    label names no SubGroup of it, or a SubGroup with children (pods join leaf SubGroups). The
+    scheduler leaves such pods pending with this finding as the reason (reason
+    ``SubGroupNotFound``); ``gpuplane`` input checks may report it as an error."""
+    subs = {sg.name for sg in pg.spec.sub_groups if sg.name}
+    parents = {sg.parent for sg in pg.spec.sub_groups if sg.parent}
+    ref = f"{pg.metadata.namespace or 'default'}/{pg.metadata.name}"
+    out: list[FieldError] = []
+    path = f"metadata.labels[{SUBGROUP_LABEL}]"
+    for ns, name, labels in pods:
+        want = (labels or {}).get(SUBGROUP_LABEL, "")
+        if not want:
+            continue
+        if want not in subs:
+            known = ", ".join(_go(n) for n in sorted(subs)) or "none"
+            out.append(FieldError("Pod", ns, name, path, f"Not found: {_go(want)}: PodGroup {ref} has no SubGroup with this name (its SubGroups: {known})"))
+        elif want in parents:
+            out.append(FieldError("Pod", ns, name, path, _invalid(want, f"SubGroup {want} of PodGroup {ref} has child SubGroups; pods join leaf SubGroups only")))
+    return out
 
 
 def _cycle(parent_of: dict[str, Optional[str]], start: str) -> list[str]:

@@ -102,6 +102,27 @@ class AllocatedState:
             return
         self.devices.add(dev_id)
 
+    def remove_result(
+        self, driver: str, pool: str, device: str, admin_access: Optional[bool], share_id: Optional[str],
+        consumed: Optional[dict[str, Any]], features: Features,
+    ) -> None:
+        """Undo :meth:`add_result` (a claim deallocated: its pod was evicted)."""
+        if admin_access:
+            return
+        dev_id = (driver, pool, device)
+        if features.consumable_capacity and share_id is not None:
+            self.shared.discard((*dev_id, share_id))
+            agg = self.capacity.get(dev_id)
+            if agg is not None and consumed:
+                for name, q in consumed.items():
+                    if name in agg:
+                        agg[name] = compact(Fraction(agg[name]) - parse_quantity(q).value)
+            if not any(s[:3] == dev_id for s in self.shared):
+                self._shared_devices.discard(dev_id)
+                self.capacity.pop(dev_id, None)
+            return
+        self.devices.discard(dev_id)
+
     def copy(self) -> "AllocatedState":
         """An independent copy (sets and per-device maps copied; ids are immutable tuples)."""
         other = AllocatedState(set(self.devices), set(self.shared), {k: dict(v) for k, v in self.capacity.items()})

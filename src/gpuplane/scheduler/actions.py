@@ -10,10 +10,16 @@ placed by allocate in a later round, which prefers the nominated node.
 
 Common rules (KAI: ``actions/common/solvers``, ``plugins/proportion``, ``plugins/minruntime``):
 
-- Victims are whole jobs (gangs): every active pod of a PodGroup, or a lone pod. Only
-  preemptible jobs of this scheduler are victims; non-preemptible jobs, pods of other
-  schedulers, jobs bound in the current round (still "binding"), jobs already Releasing in
-  the input, and jobs with DRA ResourceClaims (a known gap) never are.
+- Victims are whole jobs (gangs): every active pod of a PodGroup, or a lone pod — except
+  elastic jobs (more active pods than ``minMember``): each pod above ``minMember`` (youngest
+  first) is a victim of its own, tried before the job's core, and may go even while min-runtime
+  protects the core; the core (``minMember`` pods) only goes with all of them (KAI
+  ``splitVictimTasks``). Only preemptible jobs of this scheduler are victims; non-preemptible
+  jobs, pods of other schedulers, jobs bound in the current round (still "binding"), jobs
+  already Releasing in the input, and jobs holding a DRA ResourceClaim that a pod of another
+  job also names never are. Evicting a job deallocates the claims only it uses (the devices go
+  back to the allocator once its last pod holding them is gone; the output drops their
+  ``status.allocation`` and ``reservedFor`` from the round after the eviction).
 - Victim order: the reversed job order — lower priority first, then younger (later
   creationTimestamp), then name; for reclaim, queues most over their fair share first.
 - Search: victims are added one job at a time until the pending job's missing gang members
@@ -27,8 +33,8 @@ Common rules (KAI: ``actions/common/solvers``, ``plugins/proportion``, ``plugins
   ``kai.scheduler/last-eviction-timestamp`` and its last eviction in this run.
 - Min-runtime: a victim that started less than ``preemptMinRuntime`` (preempt; resolved from
   the victim's queue upward) or ``reclaimMinRuntime`` (reclaim; resolved from the victim's
-  ancestor just below the lowest common ancestor with the reclaimer, upward) ago is
-  protected. The start is the PodGroup annotation ``kai.scheduler/last-start-timestamp``, else
+  ancestor just below the lowest common ancestor with the reclaimer, upward; when no queue sets
+  it, the scheduler config's ``minRuntime`` default, else 0) ago is protected. The start is the PodGroup annotation ``kai.scheduler/last-start-timestamp``, else
   the latest ``status.startTime`` (else ``creationTimestamp``) of its running pods; pods bound
   in this run started "now". Times are measured against ``--now``.
 
@@ -60,6 +66,10 @@ pending pods (the replacements of the pods it lost). Once stale for longer than 
 preemptibility (this is not preemption: the gang is broken).
 
 Consolidation: see :func:`consolidation` (conservative: all victims must be placed again).
+
+:func:`plan_reclaim` and :func:`plan_preempt` are the searches of reclaim and preempt for one
+job, without committing; with ``explain=True`` they also say why nothing would be evicted
+(``gpuplane explain`` uses them, see :mod:`gpuplane.scheduler.unblock`).
 """
 
 from __future__ import annotations
@@ -69,14 +79,15 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
 from ..api.kai import parse_duration
-from .cycle import Placement, parse_time
+from .cycle import Placement, format_amount, parse_time
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, PodInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cycle import _Cluster
 
-__all__ = ["reclaim", "preempt", "stale_gang_eviction", "consolidation", "DEFAULT_STALENESS_GRACE_S"]
+__all__ = ["reclaim", "preempt", "stale_gang_eviction", "consolidation", "plan_reclaim", "plan_preempt", "Plan",
+           "delay_left", "DEFAULT_STALENESS_GRACE_S"]
 
 DEFAULT_STALENESS_GRACE_S = 60.0
 EPS = 1e-9
@@ -147,13 +158,16 @@ def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:
 
 
 def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
-    """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; 0 if none."""
+    """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; else
+    the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured)."""
     for q in [queue] + c.snap.tree.ancestors(queue):
         raw = c.snap.queues_raw.get(q) or {}
         v = _duration((raw.get("spec") or {}).get(field))
         if v is not None:
             return v
-    return 0.0
+    if field == "preemptMinRuntime":
+        return c.config.preempt_min_runtime_s
+    return c.config.reclaim_min_runtime_s
 
 
 def _started(c: "_Cluster", group: GroupInfo) -> float:
@@ -172,15 +186,21 @@ def _started(c: "_Cluster", group: GroupInfo) -> float:
     return best if best is not None else float("-inf")
 
 
-def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
+def delay_left(c: "_Cluster", group: GroupInfo) -> float:
+    """Seconds until the job's ``preemptionDelay`` has elapsed (0 when it has, or there is none)."""
     delay = _job_setting(c, group, "preemptionDelay", PREEMPTION_DELAY_ANNOTATION)
     if not delay or delay <= 0:
-        return True
+        return 0.0
     since = [parse_time(group.creation), parse_time(_pg_annotations(group).get(LAST_EVICTION_ANNOTATION)),
              c.group_evicted_at.get(_group_id(group))]
     known = [s for s in since if s is not None]
     start = max(known) if known else float("-inf")
-    return c.now_s - start >= delay
+    left = delay - (c.now_s - start)
+    return left if left > 0 else 0.0
+
+
+def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
+    return delay_left(c, group) <= 0
 
 
 # --- victims and the simulated placement -------------------------------------------------------
@@ -194,8 +214,11 @@ def _victim_ok(c: "_Cluster", group: GroupInfo) -> Optional[list[PodInfo]]:
     if not active:
         return None
     for p in _pods(c, group):
-        if c.holds(p) and (not p.ours or p.claims):
+        if c.holds(p) and not p.ours:
             return None
+        for ref in p.claims if c.holds(p) else ():
+            if ref.claim is not None and any(c._group_of(c.snap.pods[u]).key != group.key for u in c.claim_users(ref.claim)):
+                return None  # a claim shared with another job: evicting this one frees nothing of it
     for p in active:
         pl = c.placements.get(p.key)
         if pl is not None and pl.round == c.round:
@@ -203,6 +226,35 @@ def _victim_ok(c: "_Cluster", group: GroupInfo) -> Optional[list[PodInfo]]:
         if pl is None and p.state == RELEASING:
             return None  # already being deleted
     return active
+
+
+class _Surplus(list):
+    """The pods of a victim unit above its job's minMember (elastic): evictable one by one,
+    before the job's core, and even while the core is min-runtime protected."""
+
+
+def _victim_units(c: "_Cluster", group: GroupInfo, pods: list[PodInfo], core_ok: bool = True
+                  ) -> list[tuple[GroupInfo, list[PodInfo]]]:
+    """KAI ``splitVictimTasks``: an elastic job (more active pods than minMember) offers each pod
+    above minMember as its own victim (youngest first), then its core (minMember pods) as one
+    unit; any other job is one unit. ``core_ok``: whether the core (the whole job) may go."""
+    extra = len(pods) - max(group.min_member, 1)
+    if group.kind != "PodGroup" or extra <= 0:
+        return [(group, pods)] if core_ok else []
+    order = sorted(pods, key=lambda p: (p.creation, p.key), reverse=True)
+    units: list[tuple[GroupInfo, list[PodInfo]]] = [(group, _Surplus([p])) for p in order[:extra]]
+    if core_ok:
+        units.append((group, order[extra:]))
+    return units
+
+
+def _closure(chosen: list[tuple[GroupInfo, list[PodInfo]]], keep: list[tuple[GroupInfo, list[PodInfo]]]
+             ) -> list[tuple[GroupInfo, list[PodInfo]]]:
+    """``keep`` plus, for every job whose core it keeps, that job's surplus pods from ``chosen``:
+    a gang is never cut below minMember while pods above it stay."""
+    cores = {(g.kind, g.key) for g, pods in keep if not isinstance(pods, _Surplus)}
+    ids = {id(v) for v in keep}
+    return [v for v in chosen if id(v) in ids or ((v[0].kind, v[0].key) in cores and isinstance(v[1], _Surplus))]
 
 
 def _needed(c: "_Cluster", job: GroupInfo) -> tuple[list[PodInfo], int]:
@@ -280,8 +332,14 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
     chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
     fit = None
     sims = 0
+    skipped: set[tuple[str, Key]] = set()  # jobs with a surplus pod not taken: their core may not go
     for cand in candidates:
+        surplus = isinstance(cand[1], _Surplus)
+        if not surplus and (cand[0].kind, cand[0].key) in skipped:
+            continue
         if accept is not None and not accept(cand):
+            if surplus:
+                skipped.add((cand[0].kind, cand[0].key))
             continue
         chosen.append(cand)
         if w:
@@ -301,7 +359,7 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
         return None
     # victims on nodes the job does not use are not needed
     used = {pl.node for key, pl in fit.items() if c._group_of(c.snap.pods[key]).key == job.key}
-    near = [v for v in chosen if any(c.node_of(p) in used for p in v[1])]
+    near = _closure(chosen, [v for v in chosen if any(c.node_of(p) in used for p in v[1])])
     if near and len(near) < len(chosen):
         again = simulate(c, job, near)
         if again is not None:
@@ -309,7 +367,11 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
     for v in list(reversed(chosen)):
         if len(chosen) == 1 or sims >= 2 * MAX_SIMULATIONS:
             break
-        trial = [x for x in chosen if x is not v]
+        if not any(x is v for x in chosen):
+            continue
+        trial = _closure(chosen, [x for x in chosen if x is not v])
+        if len(trial) == len(chosen):
+            continue  # a surplus pod of a job whose core goes: not droppable alone
         again = simulate(c, job, trial)
         sims += 1
         if again is not None:
@@ -319,7 +381,7 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
 
 def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[GroupInfo, list[PodInfo]]],
             fit: dict[Key, Placement]) -> None:
-    names = ", ".join(f"{g.kind} {g.ref}" for g, _ in victims)
+    names = ", ".join(dict.fromkeys(f"{g.kind} {g.ref}" for g, _ in victims))
     for g, pods in victims:
         for p in pods:
             c.evict(p, action, f"{action}: evicted for {job.kind} {job.ref} (queue {job.queue}, priority {job.priority})")
@@ -360,6 +422,99 @@ def _neg_text(s: str) -> tuple:
 # --- preempt -----------------------------------------------------------------------------------
 
 
+def _why_not_victim(c: "_Cluster", group: GroupInfo) -> str:
+    """Why :func:`_victim_ok` refuses a job that holds resources (for ``explain``); "" if it
+    holds nothing (not a victim to speak of)."""
+    active = _active(c, group)
+    if not active:
+        return ""
+    if not group.preemptible:
+        return "non-preemptible"
+    pods = _pods(c, group)
+    if any(c.holds(p) and not p.ours for p in pods):
+        return "pods of another scheduler"
+    if any(c.holds(p) and ref.claim is not None
+           and any(c._group_of(c.snap.pods[u]).key != group.key for u in c.claim_users(ref.claim))
+           for p in pods for ref in p.claims):
+        return "holds a ResourceClaim shared with another job"
+    if any((pl := c.placements.get(p.key)) is not None and pl.round == c.round for p in active):
+        return "bound in this round (still binding)"
+    return "already being deleted (Releasing)"
+
+
+class Plan:
+    """What an evicting action would do for one pending job: the victims and the placement it
+    would nominate, or why it would do nothing (``why``: a sentence; ``blocked``: victims refused,
+    by reason, with the job names). Computed without committing anything."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        self.victims: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
+        self.fit: Optional[dict[Key, Placement]] = None
+        self.why = ""
+        self.blocked: dict[str, list[str]] = {}
+
+    def block(self, reason: str, group: GroupInfo) -> None:
+        names = self.blocked.setdefault(reason, [])
+        if group.ref not in names:
+            names.append(group.ref)
+
+
+def _min_runtime_left(c: "_Cluster", group: GroupInfo, queue: str, field: str) -> float:
+    min_rt = _queue_min_runtime(c, queue, field)
+    if min_rt <= 0:
+        return 0.0
+    left = min_rt - (c.now_s - _started(c, group))
+    return left if left > 0 else 0.0
+
+
+def plan_preempt(c: "_Cluster", job: GroupInfo, by_queue: Optional[dict[str, list[GroupInfo]]] = None,
+                 explain: bool = False) -> Plan:
+    """The preempt search for one pending job (see the module docstring)."""
+    plan = Plan("preempt")
+    groups = by_queue.get(job.queue, ()) if by_queue is not None else [
+        g for g in c.snap.groups.values() if g.queue == job.queue]
+    cands = []
+    lower = 0
+    for g in groups:
+        if g.key == job.key or g.priority >= job.priority:
+            continue
+        pods = _victim_ok(c, g)
+        if pods is None:
+            if explain:
+                why = _why_not_victim(c, g)
+                if why:
+                    lower += 1
+                    plan.block(why, g)
+            continue
+        lower += 1
+        left = _min_runtime_left(c, g, g.queue, "preemptMinRuntime")
+        units = _victim_units(c, g, pods, left <= 0)
+        if explain and left > 0:
+            plan.block(f"within preemptMinRuntime ({_seconds(left)} left)", g)
+        cands += units
+    if not cands:
+        if explain:
+            plan.why = (f"no running job in queue {job.queue} has a priority below {job.priority}" if not lower else
+                        f"no lower-priority job of queue {job.queue} may be evicted")
+        return plan
+    cands.sort(key=lambda v: _victim_order(v[0]))
+    found = _search(c, job, cands)
+    if found is not None:
+        plan.victims, plan.fit = found
+    elif explain:
+        plan.why = (f"evicting every lower-priority job of queue {job.queue} that may be evicted "
+                    f"({len({g.key for g, _ in cands})}) would not make room")
+    return plan
+
+
+def _seconds(v: float) -> str:
+    v = int(round(v))
+    h, rest = divmod(v, 3600)
+    m, sec = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (sec, "s")) if n) or "0s"
+
+
 def preempt(c: "_Cluster") -> None:
     by_queue: dict[str, list[GroupInfo]] = {}  # the groups of each queue, in snapshot order
     for g in c.snap.groups.values():
@@ -367,23 +522,9 @@ def preempt(c: "_Cluster") -> None:
     for job in _pending_jobs(c):
         if not c.pending_pods(job) or not _delay_elapsed(c, job):
             continue
-        cands = []
-        for g in by_queue.get(job.queue, ()):
-            if g.key == job.key or g.priority >= job.priority:
-                continue
-            pods = _victim_ok(c, g)
-            if pods is None:
-                continue
-            min_rt = _queue_min_runtime(c, g.queue, "preemptMinRuntime")
-            if min_rt > 0 and c.now_s - _started(c, g) < min_rt:
-                continue
-            cands.append((g, pods))
-        if not cands:
-            continue
-        cands.sort(key=lambda v: _victim_order(v[0]))
-        found = _search(c, job, cands)
-        if found is not None:
-            _commit(c, "preempt", job, *found)
+        plan = plan_preempt(c, job, by_queue)
+        if plan.victims is not None and plan.fit is not None:
+            _commit(c, "preempt", job, plan.victims, plan.fit)
 
 
 # --- reclaim -----------------------------------------------------------------------------------
@@ -453,43 +594,82 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
     return check
 
 
+def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
+    """The reclaim search for one pending job (see the module docstring)."""
+    plan = Plan("reclaim")
+    pending, need = _needed(c, job)
+    request = _charge_sum([c.charge_for(p) for p in pending[:need]])
+    if not can_reclaim(c, job, request):
+        if explain:
+            a, fair = c.eff_alloc(job.queue), c.fair.get(job.queue, {})
+            r = next(r for r in RESOURCES if float(a[r] + request[r]) > fair.get(r, 0.0) + EPS)
+            plan.why = (f"queue {job.queue} would go above its fair share: {format_amount(r, a[r])} allocated + "
+                        f"{format_amount(r, request[r])} requested > fair share {format_amount(r, fair.get(r, 0.0))}")
+        return plan
+    rs = ["gpu"] if request["gpu"] > 0 else [r for r in RESOURCES if request[r] > 0]
+    if not rs:
+        if explain:
+            plan.why = "the job requests no resources to reclaim"
+        return plan
+    cands = []
+    for g in c.snap.groups.values():
+        if g.queue == job.queue or g.queue not in c.snap.tree:
+            continue
+        pods = _victim_ok(c, g)
+        if pods is None:
+            if explain:
+                why = _why_not_victim(c, g)
+                if why and any(c.held_charge(p)[r] > 0 for p in _active(c, g) for r in rs):
+                    plan.block(why, g)
+            continue
+        _, vl = _leveled(c, job.queue, g.queue)
+        ch = _charge_sum([c.held_charge(p) for p in pods])
+        if not any(ch[r] > 0 for r in rs):
+            continue
+        left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
+        if explain and left > 0:
+            plan.block(f"within reclaimMinRuntime ({_seconds(left)} left)", g)
+        cands += _victim_units(c, g, pods, left <= 0)
+    if not cands:
+        if explain:
+            plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
+        return plan
+
+    def over(q: str) -> float:
+        a = c.eff_alloc(q)
+        return max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
+
+    cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+    accept = _reclaim_acceptable(c, job, request, rs)
+    taken = [0]
+    if explain:
+        inner = accept
+
+        def accept(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:  # type: ignore[no-redef]
+            ok = inner(cand)
+            if not ok:
+                plan.block(f"its queue {_leveled(c, job.queue, cand[0].queue)[1]} would fall below its fair share", cand[0])
+            else:
+                taken[0] += 1
+            return ok
+    found = _search(c, job, cands, accept)
+    if found is not None:
+        plan.victims, plan.fit = found
+        plan.blocked = {}
+    elif explain:
+        plan.why = ("evicting the jobs of other queues that may be evicted would not make room" if taken[0] else
+                    f"no job of another queue holding {'/'.join(rs)} may be evicted")
+    return plan
+
+
 def reclaim(c: "_Cluster") -> None:
     for job in _pending_jobs(c):
         pending, need = _needed(c, job)
         if not pending or not _delay_elapsed(c, job):
             continue
-        request = _charge_sum([c.charge_for(p) for p in pending[:need]])
-        if not can_reclaim(c, job, request):
-            continue
-        rs = ["gpu"] if request["gpu"] > 0 else [r for r in RESOURCES if request[r] > 0]
-        if not rs:
-            continue
-        cands = []
-        for g in c.snap.groups.values():
-            if g.queue == job.queue or g.queue not in c.snap.tree:
-                continue
-            pods = _victim_ok(c, g)
-            if pods is None:
-                continue
-            _, vl = _leveled(c, job.queue, g.queue)
-            min_rt = _queue_min_runtime(c, vl, "reclaimMinRuntime")
-            if min_rt > 0 and c.now_s - _started(c, g) < min_rt:
-                continue
-            ch = _charge_sum([c.held_charge(p) for p in pods])
-            if not any(ch[r] > 0 for r in rs):
-                continue
-            cands.append((g, pods))
-        if not cands:
-            continue
-
-        def over(q: str) -> float:
-            a = c.eff_alloc(q)
-            return max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
-
-        cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
-        found = _search(c, job, cands, _reclaim_acceptable(c, job, request, rs))
-        if found is not None:
-            _commit(c, "reclaim", job, *found)
+        plan = plan_reclaim(c, job)
+        if plan.victims is not None and plan.fit is not None:
+            _commit(c, "reclaim", job, plan.victims, plan.fit)
 
 
 # --- stale gangs ---------------------------------------------------------------------------------

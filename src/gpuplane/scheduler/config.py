@@ -7,8 +7,10 @@ file holds either the spec fields at the top level, or a whole ``SchedulingShard
 Used today: ``placementStrategy.{gpu,cpu}`` (``binpack`` | ``spread``, default ``binpack``; ``gpu``
 also takes ``fgd``, fragmentation gradient descent, see ``placement.py``),
 ``kValue`` (fair-share k, default 1), ``queueDepthPerAction.allocate`` (jobs tried per queue
-per round) and ``actions.<name>.enabled``. Accepted and checked for type but not used yet:
-``args``, ``minRuntime``, ``partitionLabelValue``, ``plugins``, ``usageDBConfig``,
+per round), ``actions.<name>.enabled`` and ``minRuntime.{preemptMinRuntime,reclaimMinRuntime}``
+(Go durations; the min-runtime of a victim whose queue and ancestors set none — KAI's minruntime
+plugin defaults, 0s when absent). Accepted and checked for type but not used yet:
+``args``, ``partitionLabelValue``, ``plugins``, ``usageDBConfig``,
 ``scenarioSearchBudgets``, ``goMemLimitRatio``, ``goMemLimit``.
 """
 
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import yaml
+
+from ..api.kai import parse_duration
 
 __all__ = ["SchedulerConfig", "ConfigError", "load_config", "parse_config", "ACTIONS"]
 
@@ -37,6 +41,8 @@ class SchedulerConfig:
     k_value: float = 1.0
     queue_depth: dict[str, int] = field(default_factory=dict)
     disabled_actions: frozenset[str] = frozenset()
+    preempt_min_runtime_s: float = 0.0  # minRuntime.preemptMinRuntime
+    reclaim_min_runtime_s: float = 0.0  # minRuntime.reclaimMinRuntime
 
     def action_enabled(self, name: str) -> bool:
         return name not in self.disabled_actions
@@ -112,10 +118,25 @@ def parse_config(doc: Any) -> SchedulerConfig:
 
     mr = _mapping(doc.get("minRuntime"), f"{prefix}minRuntime")
     _unknown(mr, {"preemptMinRuntime", "reclaimMinRuntime"}, f"{prefix}minRuntime")
+    min_rt = {}
+    for name in ("preemptMinRuntime", "reclaimMinRuntime"):
+        v = mr.get(name)
+        if v is None:
+            min_rt[name] = 0.0
+            continue
+        try:
+            secs = parse_duration(v) if isinstance(v, str) else None
+        except ValueError:
+            secs = None
+        if secs is None or secs < 0:
+            raise ConfigError(f"{prefix}minRuntime.{name}: must be a duration >= 0 such as 10m or 1h30m, got {v!r}")
+        min_rt[name] = secs
     for name in ("args", "plugins", "usageDBConfig", "scenarioSearchBudgets"):
         _mapping(doc.get(name), f"{prefix}{name}")
     return SchedulerConfig(gpu_strategy=strategies["gpu"], cpu_strategy=strategies["cpu"], k_value=float(k),
-                           queue_depth=depth, disabled_actions=frozenset(disabled))
+                           queue_depth=depth, disabled_actions=frozenset(disabled),
+                           preempt_min_runtime_s=min_rt["preemptMinRuntime"],
+                           reclaim_min_runtime_s=min_rt["reclaimMinRuntime"])
 
 
 def load_config(path: Optional[str]) -> SchedulerConfig:

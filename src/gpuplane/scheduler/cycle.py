@@ -29,7 +29,8 @@ gpusharingorder, resourcetype and nodeplacement plugins):
 3. Job order inside a queue: higher priority first, then older, then name.
 4. A job (gang) is all or nothing: its pods are placed one by one in a tentative state and the
    whole placement is rolled back unless at least ``minMember`` pods (counting pods already
-   running) are placed. Pods beyond ``minMember`` that fit are bound too (elastic).
+   running) are placed. Pods beyond ``minMember`` that fit are bound too (elastic). A PodGroup
+   with ``spec.subGroups`` is placed SubGroup by SubGroup (:mod:`gpuplane.scheduler.subgang`).
 5. Per pod: the queue's ``limit`` is never exceeded at any level of the tree; a
    non-preemptible pod (priority >= 100 unless marked) never takes its queue, or any ancestor,
    over its ``quota`` (KAI: non-preemptible work only uses in-quota resources). Then nodes
@@ -65,9 +66,12 @@ from ..dra.nodeselect import NodeSelectorError, selector_matches
 from .config import SchedulerConfig
 from .fairshare import compute_fair_shares
 from .gpus import choose_gpus, gpu_index, per_device_share
+from .subgroups import SubGroupTree, build_tree  # (own lines: the import block below is busy in other branches)
+from .topology import CLIQUE_LABEL, CLIQUE_TOPOLOGY, clique_preference
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
-from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot, claim_gpu_units
+from .snapshot import (GroupInfo, Key, NodeInfo, PodInfo, RequestEstimator, Snapshot, allocation_gpu_units,
+                       claim_gpu_units, requested_gpu_units)
 from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
@@ -86,6 +90,7 @@ CLAIM_MISSING = "ResourceClaimNotFound"
 DRA_ERROR = "ResourceClaimError"
 NO_NODES = "NoNodes"
 TOPOLOGY_UNSATISFIED = "TopologyConstraintUnsatisfied"
+SUBGROUP_NOT_FOUND = "SubGroupNotFound"
 
 
 def parse_time(text: Optional[str]) -> Optional[float]:
@@ -187,6 +192,8 @@ class ScheduleResult:
     nominated: dict[Key, str] = field(default_factory=dict)  # pending pods waiting for releasing resources
     evictions: list[dict[str, Any]] = field(default_factory=list)  # every eviction of the run, in order
     evicted_at: str = ""  # the time used for deletionTimestamp (``now``, or the wall clock)
+    freed_claims: frozenset[Key] = frozenset()  # claims deallocated by an eviction (not allocated again)
+    cluster: Any = field(default=None, repr=False, compare=False)  # the final state (explain's what-if searches)
 
 
 def _zero() -> dict[str, Fraction]:
@@ -441,8 +448,33 @@ class _Cluster:
 
     # --- accounting ----------------------------------------------------------------------
 
-    def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None) -> dict[str, Fraction]:
-        """What the pod counts against its queue: GPUs, CPU millicores, memory MB."""
+    # claims whose snapshot allocation was released by an eviction in this run (their pods are
+    # recreated: the claim is allocated again from scratch); per instance once one is released
+    freed_claims: frozenset[Key] | set[Key] = frozenset()
+    _gpu_devices: Optional[dict] = None
+
+    _estimator: Optional[RequestEstimator] = None
+
+    def gpu_devices(self) -> dict:
+        """Published GPU-driver devices and what each counts for (built once per run)."""
+        if self._gpu_devices is None:
+            self._gpu_devices = self.estimator().devices
+        return self._gpu_devices
+
+    def estimator(self) -> RequestEstimator:
+        """GPUs an unallocated claim's request counts for at least (built once per run)."""
+        if self._estimator is None:
+            self._estimator = RequestEstimator(self.snap.slices, self.snap.classes)
+        return self._estimator
+
+    def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None,
+                   new_claims: Optional[dict[Key, dict[str, Any]]] = None) -> dict[str, Fraction]:
+        """What the pod counts against its queue: GPUs, CPU millicores, memory MB.
+
+        DRA claims count the devices actually allocated (``new_claims``: allocations being made
+        now; then those made earlier in the run; then the snapshot's), see
+        :func:`~gpuplane.scheduler.snapshot.claim_gpu_units`; an unallocated claim counts its
+        request estimate."""
         gpu = Fraction(0)
         if pod.gpu.whole:
             gpu = Fraction(pod.gpu.whole)
@@ -452,11 +484,22 @@ class _Cluster:
                 gpu = pod.gpu.gpus(mem)
             except ValueError:
                 gpu = Fraction(0)
-        seen = set()
-        for ref in pod.claims:
-            if ref.claim is not None and ref.claim not in seen:
-                seen.add(ref.claim)
-                gpu += claim_gpu_units(self.snap.typed_claims[ref.claim])
+        if pod.claims:
+            seen = set()
+            for ref in pod.claims:
+                ck = ref.claim
+                if ck is None or ck in seen:
+                    continue
+                seen.add(ck)
+                alloc = new_claims.get(ck) if new_claims else None
+                if alloc is None:
+                    alloc = self.claim_alloc.get(ck)
+                if alloc is not None:
+                    gpu += allocation_gpu_units(alloc, self.gpu_devices())
+                elif ck in self.freed_claims:
+                    gpu += requested_gpu_units(self.snap.typed_claims[ck], self.estimator())
+                else:
+                    gpu += claim_gpu_units(self.snap.typed_claims[ck], self.gpu_devices(), self.estimator())
         return {"gpu": gpu, "cpu": pod.cpu_milli, "memory": pod.memory / MB}
 
     def _add_queue(self, queue: str, charge: dict[str, Fraction], preemptible: bool, sign: int) -> None:
@@ -574,6 +617,8 @@ class _Cluster:
         if new is not None:
             ns = new.get("nodeSelector")
             return msgspec.convert(ns, NodeSelector) if ns else "any"
+        if ck in self.freed_claims:  # deallocated by an eviction in this run
+            return None
         alloc = self.snap.typed_claims[ck].status.allocation
         if alloc is None:
             return None
@@ -789,10 +834,15 @@ class _Cluster:
         """Everything about a claimless pod that node fitting reads (its equivalence class)."""
         return (pod.cpu_milli, pod.memory, tuple(sorted(pod.other.items())), repr(pod.gpu), _Cluster._static_key(pod))
 
-    def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement:
+    def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement | PendingReason:
         if placement.claims:  # private copies: the allocator memo keeps its own
             placement.claims = [(k, _tree_copy(a)) for k, a in placement.claims]
-        placement.charge = self.charge_for(pod, self.node_info[placement.node])
+        placement.charge = self.charge_for(pod, self.node_info[placement.node],
+                                           dict(placement.claims) if placement.claims else None)
+        if placement.claims:  # the queue check again, with the devices actually chosen (a MIG slice counts its share)
+            reason = self.queue_check(pod, group, placement.charge)
+            if reason is not None:
+                return reason
         placement.preemptible = group.preemptible
         self.apply(placement, pod)
         return placement
@@ -958,14 +1008,44 @@ class _Cluster:
     # --- jobs ----------------------------------------------------------------------------
 
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
-        if len(group.pods) == 1:  # most groups (a pod without a PodGroup): no list building, no sort
+        """The group's pods waiting to be placed, oldest first. With SubGroups: the pods that
+        would satisfy the tree first, and pods naming no leaf SubGroup left out (they can never
+        be placed; :meth:`_unplaceable` explains them)."""
+        if len(group.pods) == 1 and group.raw is None:  # a pod without a PodGroup: no list building, no sort
             p = self.snap.pods[group.pods[0]]
             if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements:
                 return [p]
             return []
         out = [self.snap.pods[k] for k in group.pods]
         out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
-        return sorted(out, key=lambda p: (p.creation, p.key))
+        out.sort(key=lambda p: (p.creation, p.key))
+        if group.raw is not None and out:
+            tree = self.subgroup_tree(group)
+            if tree is not None:
+                from .subgang import required_first
+
+                return required_first(self, group, tree, [p for p in out if p.key not in tree.unknown])
+        return out
+
+    def subgroup_tree(self, group: GroupInfo) -> Optional[SubGroupTree]:
+        """The PodGroup's SubGroup tree (``None`` without ``spec.subGroups``), built once per run."""
+        trees = getattr(self, "_sg_trees", None)
+        if trees is None:
+            trees = self._sg_trees = {}
+        if group.key not in trees:
+            labels = {k: self.snap.pods[k].pod.metadata.labels or {} for k in group.pods}
+            trees[group.key] = build_tree(group.key, group.raw, labels) if group.raw is not None else None
+        return trees[group.key]
+
+    def _unplaceable(self, group: GroupInfo) -> None:
+        """Pods naming a SubGroup their PodGroup lacks (or an inner one) stay pending, explained."""
+        tree = self.subgroup_tree(group) if group.raw is not None else None
+        if tree is None or not tree.unknown:
+            return
+        for k, why in tree.unknown.items():
+            p = self.snap.pods[k]
+            if p.ours and (p.state == PENDING or k in self.released) and k not in self.placements:
+                self.reasons[k] = PendingReason(SUBGROUP_NOT_FOUND, why, queue=group.queue)
 
     def active_count(self, group: GroupInfo) -> int:
         n = 0
@@ -987,6 +1067,12 @@ class _Cluster:
         pending = self.pending_pods(group)
         if not pending:
             return False
+        if group.raw is not None:
+            tree = self.subgroup_tree(group)
+            if tree is not None:
+                from .subgang import allocate_subgroups  # (it builds on this module)
+
+                return allocate_subgroups(self, group, tree, pending)
         active = self.active_count(group)
         need = max(0, group.min_member - active)
         gang_info = {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
@@ -999,7 +1085,7 @@ class _Cluster:
             self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
                                                             gang={**gang_info, "placed": 0, "short": short}))
             return False
-        topo = self._topology_for(group) if group.raw is not None else None
+        topo = self._topology_for(group, pending) if group.raw is not None else None
         if topo is not None:
             return self._allocate_with_topology(group, pending, active, need, gang_info, *topo)
         ok, n_placed, failures = self._place_gang(group, pending, need)
@@ -1065,11 +1151,27 @@ class _Cluster:
 
     # --- topology constraints (PodGroup level) ---------------------------------------------
 
-    def _topology_for(self, group: GroupInfo) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+    def _topology_for(self, group: GroupInfo, pending: Optional[list[PodInfo]] = None
+                      ) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
         """The PodGroup's ``spec.topologyConstraint`` (with a level set) and its Topology (``None``
-        if no Topology has that name); ``None`` when there is no constraint."""
+        if no Topology has that name); else the implicit NVLink-clique preference
+        (:func:`~gpuplane.scheduler.topology.clique_preference`) when it applies; else ``None``."""
         spec = group.raw.get("spec") if isinstance(group.raw, dict) else None
         tc = spec.get("topologyConstraint") if isinstance(spec, dict) else None
+        found = self._constraint(tc) if isinstance(tc, dict) else None
+        if found is None and pending is not None and self._has_cliques():
+            return clique_preference([(p.gpu.whole, p.gpu.is_shared) for p in pending])
+        return found
+
+    def _has_cliques(self) -> bool:
+        has = getattr(self, "_cliques", None)
+        if has is None:
+            has = self._cliques = any(CLIQUE_LABEL in (n.node.metadata.labels or {}) for n in self.snap.nodes)
+        return has
+
+    def _constraint(self, tc: Optional[dict[str, Any]]) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+        """A ``topologyConstraint`` with a level set and its Topology (``None`` if no Topology has
+        that name); ``None`` when no level is set."""
         if not isinstance(tc, dict):
             return None
         c = TopologyConstraint.from_dict(tc)
@@ -1082,6 +1184,19 @@ class _Cluster:
                 t = Topology.from_object(obj)
                 topos.setdefault(t.name, t)
         return topos.get(c.topology), c
+
+    def _topo_nodes(self, only: Optional[frozenset[str]] = None) -> list[TopoNode]:
+        """The nodes (those in ``only`` if given) as the topology helpers see them: labels, free
+        and total GPUs now (whole numbers as ints: the domain arithmetic is much faster)."""
+        out = []
+        for n in self.snap.nodes:
+            if only is not None and n.name not in only:
+                continue
+            ns = self.nodes[n.name]
+            free = ns.gpu_free
+            out.append(TopoNode(n.name, n.node.metadata.labels or {},
+                                free.numerator if free.denominator == 1 else free, len(ns.gpu_used)))
+        return out
 
     def _gang_demand(self, pending: list[PodInfo], need: int) -> GangDemand:
         n = max(need, 1)
@@ -1128,8 +1243,7 @@ class _Cluster:
         if topo is None:
             why = f"topology {c.topology or '(none)'} not found (no Topology object has this name)"
         else:
-            nodes = [TopoNode(n.name, n.node.metadata.labels or {}, self.nodes[n.name].gpu_free,
-                              Fraction(len(self.nodes[n.name].gpu_used))) for n in self.snap.nodes]
+            nodes = self._topo_nodes()
             demand = self._gang_demand(pending, need)
             info["gpus"] = float(demand.gpus)
             try:
@@ -1167,7 +1281,9 @@ class _Cluster:
         else:
             g, n_placed, failures = attempts[-1]  # the whole cluster
             prefix = ""
-        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures, prefix, info)
+        implicit = topo is CLIQUE_TOPOLOGY  # the default clique preference: nothing the user asked for
+        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures, prefix,
+                          None if implicit else info)
         return False
 
     def _fail_group(self, group: GroupInfo, pending: list[PodInfo], reason: PendingReason) -> None:
@@ -1254,6 +1370,8 @@ class _Cluster:
         tree = self.snap.tree
         jobs: dict[str, list[GroupInfo]] = {}
         for group in self.snap.groups.values():
+            if group.raw is not None:
+                self._unplaceable(group)
             pending = self.pending_pods(group)
             if not pending:
                 continue
@@ -1325,14 +1443,70 @@ class _Cluster:
         p = self.placements.get(pod.key)
         return p.charge if p is not None else self.charge_for(pod, self.node_info.get(pod.node_name))
 
+    def claim_users(self, ck: Key) -> list[Key]:
+        """Every pod of the snapshot that names claim ``ck``."""
+        users = self.__dict__.get("_claim_users")
+        if users is None:
+            users = {}
+            for p in self.snap.pods.values():
+                for ref in p.claims:
+                    if ref.claim is not None and p.key not in users.setdefault(ref.claim, []):
+                        users[ref.claim].append(p.key)
+            self._claim_users = users
+        return users.get(ck, [])
+
+    def _claim_results(self, ck: Key) -> list[tuple[Any, ...]]:
+        """The allocation results a claim holds now: (driver, pool, device, admin, shareID, consumed)."""
+        new = self.claim_alloc.get(ck)
+        if new is not None:
+            return [(r["driver"], r["pool"], r["device"], r.get("adminAccess"), r.get("shareID"), r.get("consumedCapacity"))
+                    for r in new.get("devices", {}).get("results", [])]
+        if ck in self.freed_claims:
+            return []
+        alloc = self.snap.typed_claims[ck].status.allocation
+        if alloc is None:
+            return []
+        return [(r.driver, r.pool, r.device, r.admin_access, r.share_id, r.consumed_capacity) for r in alloc.devices.results]
+
+    def _free_claims(self, pod: PodInfo) -> Optional[tuple[Any, list[Key]]]:
+        """Deallocate the claims only this pod's job uses, once no other pod holding them is left:
+        the devices go back to the DRA allocator. ``(allocator state before, claims freed)``."""
+        group = self._group_of(pod).key if pod.claims else None
+        freeing: list[Key] = []
+        for ref in pod.claims:
+            ck = ref.claim
+            if ck is None or ck in freeing:
+                continue
+            users = self.claim_users(ck)
+            if any(self._group_of(self.snap.pods[u]).key != group for u in users):
+                continue  # shared with another job: stays allocated
+            if any(u != pod.key and self.holds(self.snap.pods[u]) for u in users):
+                continue  # another pod of the job still holds it
+            if self._claim_results(ck):
+                freeing.append(ck)
+        if not freeing:
+            return None
+        before = self.allocator.checkpoint()
+        after = before.copy()
+        for ck in freeing:
+            for r in self._claim_results(ck):
+                after.remove_result(*r, self.features)
+        if not isinstance(self.freed_claims, set):
+            self.freed_claims = set(self.freed_claims)
+        for ck in freeing:
+            self.freed_claims.add(ck)
+        self._dra_rollback(after)
+        return before, freeing
+
     def release(self, pod: PodInfo) -> Any:
-        """Free what a pod holds (node and queue); returns a token for :meth:`rehold`."""
+        """Free what a pod holds (node, queue, DRA claims only its job uses); a token for :meth:`rehold`."""
         p = self.placements.get(pod.key)
         if p is not None:
+            freed = self._free_claims(pod) if pod.claims else None
             self.undo(p, pod)
             if pod.state != PENDING:
                 self.released.add(pod.key)
-            return p
+            return (p, freed) if freed is not None else p
         self.version += 1
         self._freed += 1
         ns = self.nodes[pod.node_name]
@@ -1347,12 +1521,28 @@ class _Cluster:
             ns.gpu_free += share
         group = self._group_of(pod)
         self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, -1)
+        freed = self._free_claims(pod) if pod.claims else None
         self.released.add(pod.key)
-        return None
+        return (None, freed) if freed is not None else None
 
     def rehold(self, pod: PodInfo, token: Any) -> None:
+        freed = None
+        if isinstance(token, tuple):
+            token, freed = token
+        if freed is not None:
+            before, claims = freed
+            self._dra_rollback(before)
+            for ck in claims:
+                self.freed_claims.discard(ck)  # type: ignore[union-attr]
         if token is not None:
-            self.apply(token, pod)
+            # the placement's new claims never left the allocator (or ``before`` has them back):
+            # apply() must not record them twice
+            p = token
+            saved, p.claims = p.claims, []
+            self.apply(p, pod)
+            p.claims = saved
+            for ck, a in saved:
+                self.claim_alloc[ck] = a
             return
         self.released.discard(pod.key)
         self.version += 1
@@ -1454,8 +1644,11 @@ def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerCo
         claim_reserved=dict(cluster.claim_reserved),
         evicted=dict(sorted(cluster.evicted.items())),
         recreated=frozenset(k for k in cluster.released if k not in cluster.placements),
-        nominated={k: v for k, v in sorted(cluster.nominated.items()) if k not in cluster.placements},
+        nominated={k: v for k, v in sorted(cluster.nominated.items())
+                   if k not in cluster.placements or k in cluster.evicted},  # evicted: moved by consolidation
         evictions=list(cluster.evictions),
         evicted_at=cluster.now,
+        freed_claims=frozenset(k for k in cluster.freed_claims if k not in cluster.claim_alloc),
+        cluster=cluster,
     )
 

@@ -9,7 +9,11 @@ user can read top-down:
 2. the topology constraint (a PodGroup's ``topologyConstraint``): the level, and why no
    domain could host the gang (e.g. the best rack's free GPUs);
 3. the gang: minMember, running, pending, how many could be placed, how many short;
-4. the nodes: on how many nodes each filter failed.
+4. the nodes: on how many nodes each filter failed;
+
+then what would unblock it (:mod:`gpuplane.scheduler.unblock`): the evictions reclaim or
+preempt would make for it, or why they would not, and the capacity missing (a queue limit or
+quota overrun, the GPUs / CPU / memory missing on one node, the pods missing from a gang).
 
 A pod nominated by reclaim or preempt (waiting for victims to release their resources) has
 the reason code ``Pipelined`` and ``nominatedNodeName``; a pod evicted in an earlier round is
@@ -26,6 +30,7 @@ from .cycle import NO_NODE_FITS, NO_NODES, PendingReason, ScheduleResult, format
 from .output import number
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import Key
+from .unblock import unblock
 
 __all__ = ["ExplainError", "find_pod", "explain_pod", "format_explanation"]
 
@@ -124,6 +129,7 @@ def explain_pod(result: ScheduleResult, ref: str) -> dict[str, Any]:
         "chain": chain,
         "message": reason.message,
         **({"nominatedNodeName": result.nominated[key]} if key in result.nominated else {}),
+        "unblock": unblock(result, group, info, reason),
     }
 
 
@@ -159,4 +165,13 @@ def format_explanation(ex: dict[str, Any]) -> str:
             for why, count in step["failed"].items():
                 lines.append(f"     {count:>4} x {why}")
         n += 1
+    u = ex.get("unblock")
+    if u:
+        lines.append("What would unblock it:")
+        lines.append(f"  {u['message']}")
+        if "evictions" in u or "capacity" in u:
+            for p in u.get("notPossible", []):
+                lines.append(f"  ({p['action']}: {p['message']})")
+        if "evictions" in u and "capacity" in u:
+            lines.append(f"  otherwise: {u['capacity']['message']}")
     return "\n".join(lines) + "\n"

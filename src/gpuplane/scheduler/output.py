@@ -102,13 +102,14 @@ def _pods(result: ScheduleResult) -> list[dict[str, Any]]:
                 if not isinstance(annotations, dict):
                     annotations = meta["annotations"] = {}
                 annotations[GPUS_ANNOTATION] = ",".join(names)
-        elif key in result.reasons:
+        elif key in result.reasons and key not in result.evicted:  # an evicted pod is Releasing, not Pending
             reason = result.reasons[key]
             st = _status(obj)
             st["phase"] = "Pending"
             _set_condition(st, {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                 "message": reason.message})
-        if placement is None and key in result.nominated:
+        if key in result.nominated and (placement is None or key in result.evicted):
+            # a pod moved by consolidation: Releasing where it runs, nominated where it goes
             _status(obj)["nominatedNodeName"] = result.nominated[key]
         if key in result.evicted:
             meta["deletionTimestamp"] = result.now or result.evicted_at
@@ -124,6 +125,12 @@ def _claims(result: ScheduleResult) -> list[dict[str, Any]]:
         allocation = result.claim_allocations.get(key)
         if allocation is not None:
             _status(obj)["allocation"] = allocation
+        elif key in result.freed_claims:  # its job was evicted: deallocated, no longer reserved
+            st = _status(obj)
+            st.pop("allocation", None)
+            st.pop("reservedFor", None)
+            if not st:
+                obj.pop("status", None)
         pods = result.claim_reserved.get(key, [])
         if pods:
             st = _status(obj)

@@ -69,6 +69,12 @@ __all__ = [
     "build_snapshot",
     "claim_gpu_units",
     "SnapshotCache",
+    "allocation_gpu_units",
+    "gpu_device_index",
+    "node_gpu_capacity",
+    "requested_gpu_units",
+    "RequestEstimator",
+    "GpuDevice",
 ]
 
 GPUS_ANNOTATION = "gpuplane.io/gpus"
@@ -221,22 +227,207 @@ def _is_gpu_driver(driver: str) -> bool:
     return "gpu" in driver.lower()
 
 
-def claim_gpu_units(claim: ResourceClaim) -> Fraction:
-    """GPUs a claim counts for in queue accounting.
+# --- GPU accounting of DRA devices ---------------------------------------------------------------
+#
+# A queue is charged for the share of physical GPUs a claim's devices take: a whole GPU counts 1;
+# a partition (MIG) counts the memory slices it consumes out of its GPU's counter set (H200
+# 1g.18gb: 1 of 8 -> 1/8); a device that several claims share (allowMultipleAllocations, consumable
+# capacity) counts the capacity consumed out of the device's capacity (memory when both give it).
+# See docs/fairness.md, "GPUs of DRA devices".
 
-    Allocated: its (non-admin) results from GPU drivers (driver name contains ``gpu``).
-    Not allocated: the counts of its requests whose device class name contains ``gpu``
-    (``ExactCount``: ``count``; ``All``: 1; ``firstAvailable``: the first subrequest)."""
-    alloc = claim.status.allocation
-    if alloc is not None:
-        return Fraction(sum(1 for r in alloc.devices.results if not r.admin_access and _is_gpu_driver(r.driver)))
-    total = 0
+MEMORY_SLICE_PREFIX = "memory-slice-"
+
+DeviceID = tuple[str, str, str]  # (driver, pool, device)
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """What one published GPU-driver device counts for: a fixed share, or a capacity to divide by."""
+
+    units: Fraction  # whole GPU: 1; MIG partition: memory slices used / memory slices of the GPU
+    capacity: dict[str, Fraction]  # device capacity (bytes, counts): for shared devices
+    shared: bool  # allowMultipleAllocations
+
+
+def _amount(value: Any) -> Optional[Fraction]:
+    try:
+        return parse_quantity(value if value is not None else 0).value
+    except (QuantityError, ValueError, OverflowError, TypeError):
+        return None
+
+
+def _memory_slices(counters: dict[str, Any]) -> int:
+    return sum(1 for name in counters if name.startswith(MEMORY_SLICE_PREFIX))
+
+
+def gpu_device_index(slices: tuple[ResourceSlice, ...] | list[ResourceSlice]) -> dict[DeviceID, GpuDevice]:
+    """Every device of a GPU driver, with what it counts for (see :func:`claim_gpu_units`)."""
+    sets: dict[tuple[str, str, str], int] = {}  # (driver, pool, counter set) -> memory slices in it
+    for s in slices:
+        for cs in s.spec.shared_counters:
+            sets[(s.spec.driver, s.spec.pool.name, cs.name)] = _memory_slices(cs.counters)
+    out: dict[DeviceID, GpuDevice] = {}
+    for s in slices:
+        driver, pool = s.spec.driver, s.spec.pool.name
+        if not _is_gpu_driver(driver):
+            continue
+        for d in s.spec.devices:
+            units = Fraction(1)
+            for cc in d.consumes_counters:
+                total = sets.get((driver, pool, cc.counter_set), 0)
+                used = _memory_slices(cc.counters)
+                if total and used:
+                    units = min(Fraction(1), Fraction(used, total))
+                    break
+            cap: dict[str, Fraction] = {}
+            for name, c in d.capacity.items():
+                v = _amount(c.value)
+                if v is not None and v > 0:
+                    cap[name] = v
+            out[(driver, pool, d.name)] = GpuDevice(units, cap, bool(d.allow_multiple_allocations))
+    return out
+
+
+def node_gpu_capacity(slices: tuple[ResourceSlice, ...] | list[ResourceSlice]) -> dict[str, int]:
+    """Physical GPUs each node publishes through GPU drivers: devices that partition a counter set
+    with memory slices (MIG) count once per counter set, every other device once."""
+    sets_with_slices = {(s.spec.driver, s.spec.pool.name, cs.name) for s in slices for cs in s.spec.shared_counters
+                        if _memory_slices(cs.counters)}
+    per_node: dict[str, set[Any]] = {}
+    for s in slices:
+        driver, pool = s.spec.driver, s.spec.pool.name
+        if not s.spec.node_name or not _is_gpu_driver(driver):
+            continue
+        units = per_node.setdefault(s.spec.node_name, set())
+        for d in s.spec.devices:
+            part = next((cc.counter_set for cc in d.consumes_counters
+                         if (driver, pool, cc.counter_set) in sets_with_slices and _memory_slices(cc.counters)), None)
+            units.add(("set", driver, pool, part) if part is not None else ("dev", driver, pool, d.name))
+    return {n: len(u) for n, u in per_node.items()}
+
+
+def result_gpu_units(driver: str, pool: str, device: str, admin: Any, consumed: Any,
+                     devices: Optional[dict[DeviceID, GpuDevice]]) -> Fraction:
+    """GPUs one allocation result counts for (0 for admin access and non-GPU drivers)."""
+    if admin or not _is_gpu_driver(driver):
+        return Fraction(0)
+    dev = devices.get((driver, pool, device)) if devices is not None else None
+    if dev is None:
+        return Fraction(1)
+    return _device_units(dev, consumed)
+
+
+def _device_units(dev: GpuDevice, consumed: Any) -> Fraction:
+    """A device's units, times the share of its capacity ``consumed`` takes (memory when given)."""
+    if consumed and dev.capacity:
+        ratios = {}
+        for name, q in consumed.items():
+            v, total = _amount(q), dev.capacity.get(name)
+            if v is not None and total:
+                ratios[name] = min(Fraction(1), v / total)
+        if ratios:
+            return dev.units * ratios.get("memory", max(ratios.values()))
+    return dev.units
+
+
+def allocation_gpu_units(allocation: dict[str, Any], devices: Optional[dict[DeviceID, GpuDevice]] = None) -> Fraction:
+    """:func:`result_gpu_units` summed over an AllocationResult dict (as the allocator returns it)."""
+    total = Fraction(0)
+    for r in allocation.get("devices", {}).get("results", []):
+        total += result_gpu_units(r.get("driver", ""), r.get("pool", ""), r.get("device", ""), r.get("adminAccess"),
+                                  r.get("consumedCapacity"), devices)
+    return total
+
+
+class RequestEstimator:
+    """The GPUs one device of a request would count for at least, before allocation: the smallest
+    :func:`result_gpu_units` over the published GPU-driver devices that the request's device
+    class and selectors match (a shared device: the capacity requested over the device's).
+    Devices are told apart by (driver, device name, capacity, counters consumed): a device of the
+    same name and shape on another node is taken to match the same selectors (the NVIDIA driver
+    names devices by GPU index and MIG profile/placement). ``None``: no GPU-driver device
+    matches, or a selector cannot be evaluated (the caller falls back to the class name rule)."""
+
+    def __init__(self, slices: tuple[ResourceSlice, ...] | list[ResourceSlice], classes: dict[str, DeviceClass]) -> None:
+        self.classes = classes
+        self.devices = gpu_device_index(slices)
+        shapes: dict[Any, tuple[str, Any, GpuDevice]] = {}
+        for s in slices:
+            if not _is_gpu_driver(s.spec.driver):
+                continue
+            for d in s.spec.devices:
+                key = (s.spec.driver, d.name, msgspec.json.encode(d.capacity), msgspec.json.encode(d.consumes_counters))
+                if key not in shapes:
+                    shapes[key] = (s.spec.driver, d, self.devices[(s.spec.driver, s.spec.pool.name, d.name)])
+        self.shapes = list(shapes.values())
+        self._memo: dict[bytes, Optional[Fraction]] = {}
+
+    def unit(self, spec: Any) -> Optional[Fraction]:
+        key = msgspec.json.encode(spec)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = out = self._unit(spec)
+        return out
+
+    def _unit(self, spec: Any) -> Optional[Fraction]:
+        from .. import cel  # the CEL evaluator (scheduler -> dra -> cel)
+
+        cls = self.classes.get(spec.device_class_name)
+        if cls is None:
+            return None
+        exprs = [sel.cel.expression for sel in list(cls.spec.selectors) + list(spec.selectors) if sel.cel is not None]
+        try:
+            compiled = [cel.compile_selector(e, consumable_capacity=True) for e in exprs]
+        except cel.CelError:
+            return None
+        want = spec.capacity.requests if spec.capacity is not None else {}
+        best: Optional[Fraction] = None
+        for driver, device, dev in self.shapes:
+            try:
+                inp = cel.device_input(driver, device, consumable_capacity=True)
+                if not all(c.matches(inp) for c in compiled):
+                    continue
+            except cel.CelError:
+                continue
+            # a shared device without a capacity request: the request policy's default (taken as all of it)
+            units = _device_units(dev, want) if dev.shared else dev.units
+            if best is None or units < best:
+                best = units
+        return best
+
+
+def requested_gpu_units(claim: ResourceClaim, estimator: Optional[RequestEstimator] = None) -> Fraction:
+    """An estimate before allocation, per request (``ExactCount``: ``count`` devices; ``All``: 1;
+    ``firstAvailable``: the first subrequest): with ``estimator``, the fewest GPUs a matching
+    device counts for; else (or when it knows no matching device) 1 per device when the device
+    class name contains ``gpu``, 0 otherwise. The queue checks are repeated with the devices
+    actually chosen, so an estimate below the truth never lets a queue over its limit."""
+    total = Fraction(0)
     for req in claim.spec.devices.requests:
         spec = req.exactly if req.exactly is not None else (req.first_available[0] if req.first_available else None)
-        if spec is None or "gpu" not in spec.device_class_name.lower() or getattr(spec, "admin_access", None):
+        if spec is None or getattr(spec, "admin_access", None):
             continue
-        total += spec.count if spec.allocation_mode == "ExactCount" else 1
-    return Fraction(total)
+        count = spec.count if spec.allocation_mode == "ExactCount" else 1
+        unit = estimator.unit(spec) if estimator is not None else None
+        if unit is None:
+            unit = Fraction(1) if "gpu" in spec.device_class_name.lower() else Fraction(0)
+        total += count * unit
+    return total
+
+
+def claim_gpu_units(claim: ResourceClaim, devices: Optional[dict[DeviceID, GpuDevice]] = None,
+                    estimator: Optional[RequestEstimator] = None) -> Fraction:
+    """GPUs a claim counts for in queue accounting.
+
+    Allocated: the sum over its results of :func:`result_gpu_units` — with ``devices`` (from
+    :func:`gpu_device_index`) a MIG device counts its memory slices' share of the GPU and a
+    shared device its consumed capacity's share; without, every GPU-driver device counts 1.
+    Not allocated: :func:`requested_gpu_units`."""
+    alloc = claim.status.allocation
+    if alloc is not None:
+        return sum((result_gpu_units(r.driver, r.pool, r.device, r.admin_access, r.consumed_capacity, devices)
+                    for r in alloc.devices.results), Fraction(0))
+    return requested_gpu_units(claim, estimator)
 
 
 # --- parse cache -------------------------------------------------------------------------------
@@ -507,10 +698,7 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Sn
         if cache.get(vkey, lambda: decode(raw)) is not None:
             templates[_key(raw)] = raw
             template_keys[_key(raw)] = vkey
-    dra_gpus_on: dict[str, int] = {}
-    for s in slices:
-        if s.spec.node_name and _is_gpu_driver(s.spec.driver):
-            dra_gpus_on[s.spec.node_name] = dra_gpus_on.get(s.spec.node_name, 0) + len(s.spec.devices)
+    dra_gpus_on = node_gpu_capacity(slices)
 
     # nodes
     nodes: list[NodeInfo] = []
@@ -615,7 +803,7 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Sn
         first = pods[members[0]] if members else None
         if pg_raw is not None:
             pg, raw = pg_raw
-            min_member = pg.spec.min_member if pg.spec.min_member else 1
+            min_member = max(1, kai.podgroup_min_pods(pg))  # with SubGroups: the fewest pods that satisfy the tree
             queue = pg.spec.queue or (first.queue if first else kai.DEFAULT_QUEUE)
             if pg.spec.priority_class_name:
                 prio = kai.resolve_priority(pg.spec.priority_class_name, classes_all)

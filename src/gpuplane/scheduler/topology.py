@@ -17,37 +17,42 @@ Pure helpers (no cluster state of their own) for KAI's topology plugin semantics
   without a required level, each preferred domain that fits is also a group of its own, and a
   last group holds every node (the fallback across domains).
 * NVLink: :func:`clique_groups` groups nodes by ``nvidia.com/gpu.clique`` (NVL72 partitions);
-  a Topology may also use that label as a level.
+  a Topology may also use that label as a level. gpuplane's default (not KAI's; see
+  docs/subgroups.md): a gang of two or more pods that all use whole GPUs, without a
+  ``topologyConstraint``, *prefers* one clique when nodes carry the label
+  (:func:`clique_preference`): the tightest clique that can host it, else all nodes, filled
+  clique by clique.
 
 Entry point for the cycle: :func:`order_nodes_for_gang` ``(nodes, topology, constraint,
 gang_demand) -> (ordered node groups, reason)``; the allocate action
 (:mod:`gpuplane.scheduler.cycle`) uses it for PodGroup-level constraints (SubGroup-level
-constraints are not applied yet).
+constraints go through :mod:`gpuplane.scheduler.subgang`, which calls it per SubGroup inside
+the domain chosen for the parent).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence, Union
 
 __all__ = [
     "CLIQUE_LABEL", "TopoNode", "Topology", "TopologyConstraint", "GangDemand", "NodeGroup",
-    "order_nodes_for_gang", "clique_groups", "domains_at",
+    "order_nodes_for_gang", "clique_groups", "domains_at", "clique_preference", "CLIQUE_TOPOLOGY",
 ]
 
 CLIQUE_LABEL = "nvidia.com/gpu.clique"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
-@dataclass(frozen=True)
-class TopoNode:
-    """A node as the topology helpers see it: labels and GPUs (free now, and in total)."""
+class TopoNode(NamedTuple):
+    """A node as the topology helpers see it: labels and GPUs (free now, and in total). (A
+    named tuple: built for every node each time a gang looks for a domain.)"""
 
     name: str
     labels: Mapping[str, str]
-    free_gpus: Fraction = Fraction(0)
-    gpus: Fraction = Fraction(0)
+    free_gpus: Union[int, Fraction] = 0
+    gpus: Union[int, Fraction] = 0
 
 
 @dataclass(frozen=True)
@@ -121,12 +126,12 @@ class GangDemand:
 
     def pods_fitting(self, free: Iterable[Fraction]) -> int:
         """How many of the gang's pods fit on nodes with these free GPUs (per node)."""
-        per = Fraction(self.gpus_per_pod)
+        per = _num(self.gpus_per_pod)
         if self.divisible:
-            return self.pods if sum((Fraction(f) for f in free), Fraction(0)) >= self.gpus else 0
+            return self.pods if sum(_num(f) for f in free) >= self.gpus else 0
         if per <= 0:
             return self.pods
-        return sum(int(Fraction(f) // per) for f in free)
+        return sum(int(_num(f) // per) for f in free)
 
 
 @dataclass
@@ -143,12 +148,21 @@ class NodeGroup:
     path: tuple[str, ...] = field(default=())
 
 
-def _free(nodes: Sequence[TopoNode]) -> Fraction:
-    return sum((Fraction(n.free_gpus) for n in nodes), Fraction(0))
+def _num(v: Union[int, float, Fraction]) -> Union[int, Fraction]:
+    """An exact number, as a plain int when it is whole (int arithmetic is much faster than
+    Fraction's, and GPU counts are whole but for shared GPUs)."""
+    if type(v) is int:
+        return v
+    f = v if isinstance(v, Fraction) else Fraction(v)
+    return f.numerator if f.denominator == 1 else f
 
 
-def _total(nodes: Sequence[TopoNode]) -> Fraction:
-    return sum((Fraction(n.gpus) for n in nodes), Fraction(0))
+def _free(nodes: Sequence[TopoNode]) -> Union[int, Fraction]:
+    return sum(_num(n.free_gpus) for n in nodes)
+
+
+def _total(nodes: Sequence[TopoNode]) -> Union[int, Fraction]:
+    return sum(_num(n.gpus) for n in nodes)
 
 
 def domains_at(nodes: Iterable[TopoNode], topology: Topology, index: int) -> tuple[dict[tuple[str, ...], list[TopoNode]], list[TopoNode]]:
@@ -157,11 +171,15 @@ def domains_at(nodes: Iterable[TopoNode], topology: Topology, index: int) -> tup
     missing: list[TopoNode] = []
     labels = topology.levels[: index + 1]
     for n in nodes:
-        path = tuple(n.labels.get(lbl) for lbl in labels)
-        if any(v is None or v == "" for v in path):
+        path = tuple(map(n.labels.get, labels))
+        if None in path or "" in path:
             missing.append(n)
             continue
-        out.setdefault(path, []).append(n)  # type: ignore[arg-type]
+        group = out.get(path)  # type: ignore[arg-type]
+        if group is None:
+            out[path] = [n]  # type: ignore[index]
+        else:
+            group.append(n)
     return out, missing
 
 
@@ -176,6 +194,19 @@ def clique_groups(nodes: Iterable[TopoNode], label: str = CLIQUE_LABEL) -> dict[
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
+CLIQUE_TOPOLOGY = Topology("nvlink-clique", (CLIQUE_LABEL,), ("clique",))
+
+
+def clique_preference(pods: Sequence[tuple[int, bool]]) -> Optional[tuple[Topology, "TopologyConstraint"]]:
+    """The implicit constraint "prefer one NVLink clique" for a gang without a
+    ``topologyConstraint``, given each pending pod's ``(whole GPUs, shared?)``: only for two or
+    more pods that all use whole GPUs (a multi-node NVLink job); ``None`` otherwise. The caller
+    applies it only when some node has the ``nvidia.com/gpu.clique`` label."""
+    if len(pods) < 2 or not all(whole > 0 and not shared for whole, shared in pods):
+        return None
+    return CLIQUE_TOPOLOGY, TopologyConstraint(CLIQUE_TOPOLOGY.name, None, CLIQUE_LABEL)
+
+
 def _as_demand(d: Union[GangDemand, int, Fraction]) -> GangDemand:
     if isinstance(d, GangDemand):
         return d
@@ -188,13 +219,13 @@ def _amount(v: Fraction) -> str:
 
 def _node_order(nodes: Sequence[TopoNode]) -> list[TopoNode]:
     # tightest node first (fewest free GPUs, binpack), nodes with nothing free last, then name
-    return sorted(nodes, key=lambda n: (Fraction(n.free_gpus) <= 0, Fraction(n.free_gpus), n.name))
+    return sorted(nodes, key=lambda n: (_num(n.free_gpus) <= 0, _num(n.free_gpus), n.name))
 
 
 def _domain_key(nodes: Sequence[TopoNode], demand: GangDemand, fits: bool, path: tuple[str, ...]) -> tuple:
     free = _free(nodes)
     total = _total(nodes)
-    used = (total - free) / total if total else Fraction(0)
+    used = Fraction(total - free) / total if total else Fraction(0)
     if fits:  # tightest (fewest free that still fit), then most used, then name
         return (0, free, -used, path)
     return (1, -free, path)  # cannot host it all: the most free first (concentrate the pods)
@@ -203,12 +234,12 @@ def _domain_key(nodes: Sequence[TopoNode], demand: GangDemand, fits: bool, path:
 def _ordered_domains(nodes: Sequence[TopoNode], topology: Topology, index: int,
                      demand: GangDemand) -> list[tuple[tuple[str, ...], list[TopoNode], bool]]:
     groups, _ = domains_at(nodes, topology, index)
-    out = []
+    keyed = []
     for path, members in groups.items():
         fits = demand.pods_fitting(n.free_gpus for n in members) >= demand.pods
-        out.append((path, members, fits))
-    out.sort(key=lambda t: _domain_key(t[1], demand, t[2], t[0]))
-    return out
+        keyed.append((_domain_key(members, demand, fits, path), path, members, fits))
+    keyed.sort(key=lambda t: t[0])
+    return [(path, members, fits) for _, path, members, fits in keyed]
 
 
 def _preferred_order(nodes: Sequence[TopoNode], topology: Topology, pref: Optional[int],
