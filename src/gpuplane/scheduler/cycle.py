@@ -415,7 +415,15 @@ class _Cluster:
         self.alloc: dict[str, dict[str, Fraction]] = {q: _zero_int() for q in snap.tree}
         self.alloc_np: dict[str, dict[str, Fraction]] = {q: _zero_int() for q in snap.tree}
         self.fair: dict[str, dict[str, float]] = {q: {r: 0.0 for r in RESOURCES} for q in snap.tree}
-        self.version = 0  # bumped whenever node resources change (apply, undo, release, rehold, DRA rollback)
+        # node-state version (the "no node fits" cache's key): equal versions mean equal node and
+        # DRA state. A change gets a new version (_bump), except that a claimless placement from a
+        # given version gets the same version every time (_vtab), and undoing the latest
+        # placement returns to the version before it (_vstack): a gang rolled back and the next
+        # gang of the same shape placed the same way see the cache entries of the first
+        self.version = 0
+        self._vnext = 0
+        self._vtab: dict[tuple, int] = {}
+        self._vstack: list[tuple[Placement, int]] = []
         self._fail_cache: dict[tuple, tuple[int, str, dict[str, int]]] = {}  # pod shape -> (version, NoNodeFits)
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
@@ -938,8 +946,24 @@ class _Cluster:
                     skip[value] = i
         return None
 
+    def _bump(self) -> None:
+        """A node state not seen before: a new version; no undo returns to an earlier one."""
+        self._vnext += 1
+        self.version = self._vnext
+        self._vstack.clear()
+
     def apply(self, p: Placement, pod: PodInfo) -> None:
-        self.version += 1
+        if p.claims or pod.claims:
+            self._bump()
+        else:  # the new state is the old one plus exactly this (see __init__)
+            sig = (self.version, p.node, tuple(p.gpu_indices), p.gpu_share, pod.cpu_milli, pod.memory,
+                   tuple(sorted(pod.other.items())) if pod.other else ())
+            v = self._vtab.get(sig)
+            if v is None:
+                self._vnext += 1
+                v = self._vtab[sig] = self._vnext
+            self._vstack.append((p, self.version))
+            self.version = v
         ns = self.nodes[p.node]
         ns.cpu -= _num(pod.cpu_milli)
         ns.memory -= _num(pod.memory)
@@ -970,7 +994,10 @@ class _Cluster:
         self.released.discard(pod.key)
 
     def undo(self, p: Placement, pod: PodInfo) -> None:
-        self.version += 1
+        if self._vstack and self._vstack[-1][0] is p:
+            self.version = self._vstack.pop()[1]  # back to the state before p
+        else:
+            self._bump()
         self._freed += 1
         ns = self.nodes[p.node]
         ns.cpu += _num(pod.cpu_milli)
@@ -1000,7 +1027,7 @@ class _Cluster:
         return self.allocator.checkpoint()
 
     def _dra_rollback(self, state: AllocatedState) -> None:
-        self.version += 1
+        self._bump()
         self._freed += 1
         self._dra_global += 1
         self.allocator.restore(state)
@@ -1507,7 +1534,7 @@ class _Cluster:
             if pod.state != PENDING:
                 self.released.add(pod.key)
             return (p, freed) if freed is not None else p
-        self.version += 1
+        self._bump()
         self._freed += 1
         ns = self.nodes[pod.node_name]
         ns.cpu += pod.cpu_milli
@@ -1545,7 +1572,7 @@ class _Cluster:
                 self.claim_alloc[ck] = a
             return
         self.released.discard(pod.key)
-        self.version += 1
+        self._bump()
         ns = self.nodes[pod.node_name]
         ns.cpu -= pod.cpu_milli
         ns.memory -= pod.memory
