@@ -44,7 +44,8 @@ Speed without changing a decision: node and queue accounting hold ints while val
 (exact, and ~10x cheaper than Fraction arithmetic; results still carry Fractions); whole-GPU and
 fractional pods visit nodes in binpack order through a free-GPU index and stop at the first fit;
 DRA pods do the same in the scan's order after one full scan per claim shape, skipping nodes
-where the allocator already found no devices for that shape (see ``_DraFit``).
+where the allocator already found no devices for that shape (see ``_DraFit``); a pod shape that
+fits nowhere is not rescanned while the node state is the same, also after a gang rollback.
 """
 
 from __future__ import annotations
