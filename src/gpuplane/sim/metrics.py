@@ -1,0 +1,308 @@
+"""A ``SimLog`` to the numbers of ``metrics.json`` (definitions: shared/reference/anchors.md 6.4).
+
+Pure functions over plain data, so each metric can be checked against a hand-built log.
+
+Conventions, chosen once here:
+  * Time-weighted means: a ``Sample`` holds from its ``t`` until the next sample's ``t``; the last
+    one holds until the end of the run, ``max(log.sim_seconds, last sample t)``. The window starts
+    at the first sample. If the window has zero length, the plain mean of the samples is used.
+  * Percentiles are nearest-rank: the value at rank ``ceil(p/100 * n)`` of the sorted values.
+  * Queueing delay of a job = ``first_start_s - submit_s`` (the first time its whole gang ran);
+    jobs that never started are left out of delay statistics and counted in ``jobs_never_started``.
+  * JCT = ``end_s - submit_s`` over finished jobs; bounded slowdown = ``max(1, JCT / max(duration, 10 s))``.
+  * Jain's fairness index is taken over queues with x_q = received GPU-time / entitled GPU-time,
+    where entitlement is the fair share the scheduler itself computed (``Sample.queue_fair_share``),
+    integrated over time. Queues with zero entitled GPU-time are skipped (x_q is undefined). With no
+    such queue, or when every x_q is 0, all queues were treated alike and the index is 1.0.
+  * Empty statistics (no jobs) are 0.0 with ``count`` 0, so every field keeps its JSON type.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Callable, Iterable, Optional, Sequence
+
+from gpuplane.sim.log import JobRecord, Sample, SimLog
+
+SLOWDOWN_FLOOR_S = 10.0
+"""Bounded slowdown divides by at least this many seconds, so tiny jobs don't dominate."""
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of ``values`` (need not be sorted); 0.0 for no values."""
+    if not values:
+        return 0.0
+    if not 0 <= p <= 100:
+        raise ValueError(f"percentile: p must be in [0, 100], got {p}")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p * len(ordered) / 100 - 1e-9))
+    return float(ordered[rank - 1])
+
+
+def distribution(values: Sequence[float], percentiles: Iterable[float] = (50, 95, 99)) -> dict[str, float | int]:
+    """count, mean, the given nearest-rank percentiles (keys ``p50``...) and max."""
+    out: dict[str, float | int] = {"count": len(values), "mean": sum(values) / len(values) if values else 0.0}
+    ordered = sorted(values)
+    for p in percentiles:
+        out[f"p{p:g}"] = percentile(ordered, p)
+    out["max"] = float(ordered[-1]) if ordered else 0.0
+    return out
+
+
+# ---------------------------------------------------------------- time-weighted integrals
+
+
+def run_end(log: SimLog) -> float:
+    """The end of the observed window: the run's end, or the last sample if that is later."""
+    last = max((s.t for s in log.samples), default=0.0)
+    return max(log.sim_seconds, last)
+
+
+def _ordered(samples: Sequence[Sample]) -> list[Sample]:
+    return sorted(samples, key=lambda s: s.t)
+
+
+def integrate(samples: Sequence[Sample], end: float, value: Callable[[Sample], float]) -> float:
+    """∫ value dt with each sample holding until the next (the last until ``end``)."""
+    ordered = _ordered(samples)
+    total = 0.0
+    for i, sample in enumerate(ordered):
+        nxt = ordered[i + 1].t if i + 1 < len(ordered) else max(end, sample.t)
+        total += value(sample) * (nxt - sample.t)
+    return total
+
+
+def time_mean(samples: Sequence[Sample], end: float, value: Callable[[Sample], float]) -> float:
+    """Time-weighted mean of ``value`` over [first sample, end]; plain mean if that window is empty."""
+    if not samples:
+        return 0.0
+    start = min(s.t for s in samples)
+    span = max(end, max(s.t for s in samples)) - start
+    if span <= 0:
+        return sum(value(s) for s in samples) / len(samples)
+    return integrate(samples, end, value) / span
+
+
+# ---------------------------------------------------------------- job statistics
+
+
+def queueing_delay(job: JobRecord) -> Optional[float]:
+    """Seconds from submit to the first time the whole gang ran; None if it never started."""
+    start = job.first_start_s if job.first_start_s is not None else job.start_s
+    return None if start is None else start - job.submit_s
+
+
+def jct(job: JobRecord) -> Optional[float]:
+    """Job completion time (end - submit); None if the job did not finish."""
+    return None if job.end_s is None else job.end_s - job.submit_s
+
+
+def bounded_slowdown(job: JobRecord) -> Optional[float]:
+    """max(1, JCT / max(duration, 10 s)); None if the job did not finish."""
+    t = jct(job)
+    return None if t is None else max(1.0, t / max(job.duration_s, SLOWDOWN_FLOOR_S))
+
+
+def _delays(jobs: Iterable[JobRecord]) -> list[float]:
+    return [d for d in (queueing_delay(j) for j in jobs) if d is not None]
+
+
+def job_counts(jobs: Sequence[JobRecord]) -> dict[str, int]:
+    started = sum(1 for j in jobs if queueing_delay(j) is not None)
+    return {
+        "jobs_submitted": len(jobs),
+        "jobs_started": started,
+        "jobs_completed": sum(1 for j in jobs if j.end_s is not None),
+        "jobs_never_started": len(jobs) - started,
+        "pods_submitted": sum(j.pods for j in jobs),
+        "pods_completed": sum(j.pods for j in jobs if j.end_s is not None),
+    }
+
+
+def delay_and_jct(jobs: Sequence[JobRecord]) -> dict[str, dict[str, float | int]]:
+    """Queueing delay, JCT and bounded slowdown distributions (seconds)."""
+    jcts = [t for t in (jct(j) for j in jobs) if t is not None]
+    slowdowns = [s for s in (bounded_slowdown(j) for j in jobs) if s is not None]
+    return {
+        "queueing_delay_s": distribution(_delays(jobs)),
+        "jct_s": distribution(jcts),
+        "bounded_slowdown": distribution(slowdowns),
+    }
+
+
+def makespan(jobs: Sequence[JobRecord]) -> float:
+    """Last finish - first submit over finished jobs (0.0 if none finished)."""
+    ends = [j.end_s for j in jobs if j.end_s is not None]
+    if not ends:
+        return 0.0
+    return max(ends) - min(j.submit_s for j in jobs)
+
+
+# ---------------------------------------------------------------- cluster statistics
+
+
+def busy_window(log: SimLog) -> tuple[float, float]:
+    """From the first submit to the last finish (or the end of the run if a job is unfinished)."""
+    jobs = list(log.jobs.values())
+    if not jobs:
+        return (0.0, 0.0)
+    start = min(j.submit_s for j in jobs)
+    if any(j.end_s is None for j in jobs):
+        end = run_end(log)
+    else:
+        end = max(j.end_s for j in jobs if j.end_s is not None)
+    return (start, max(start, end))
+
+
+def utilization(log: SimLog) -> dict[str, float]:
+    """∫ allocated GPUs dt / (C·T) over the busy window, offered load ρ, and utilization / min(1, ρ)."""
+    start, end = busy_window(log)
+    span = end - start
+    if span <= 0 or log.gpus <= 0:
+        return {"utilization": 0.0, "offered_load": 0.0, "utilization_over_load": 0.0, "busy_window_s": span}
+    allocated = integrate(log.samples, run_end(log), lambda s: s.gpus_allocated)
+    used = allocated / (log.gpus * span)
+    rho = sum(j.gpus * j.duration_s for j in log.jobs.values()) / (log.gpus * span)
+    bound = min(1.0, rho)
+    return {
+        "utilization": used,
+        "offered_load": rho,
+        "utilization_over_load": used / bound if bound > 0 else 0.0,
+        "busy_window_s": span,
+    }
+
+
+def idle_gpu_seconds_while_pending(log: SimLog) -> float:
+    """GPU·s left idle while some pod was pending: the gang/fragmentation waste (anchors 6.3)."""
+    return integrate(
+        log.samples,
+        run_end(log),
+        lambda s: max(0.0, log.gpus - s.gpus_allocated) if s.pending_pods > 0 else 0.0,
+    )
+
+
+def queue_names(log: SimLog) -> list[str]:
+    """Every queue seen in jobs or samples, sorted."""
+    names = {j.queue for j in log.jobs.values()}
+    for s in log.samples:
+        names.update(s.queue_allocated)
+        names.update(s.queue_fair_share)
+        names.update(s.queue_requested)
+    return sorted(names)
+
+
+def per_queue(log: SimLog) -> dict[str, dict]:
+    """Time-weighted allocation, fair share and demand per queue, with its jobs' delays."""
+    end = run_end(log)
+    jobs_by_queue: dict[str, list[JobRecord]] = defaultdict(list)
+    for job in log.jobs.values():
+        jobs_by_queue[job.queue].append(job)
+    out: dict[str, dict] = {}
+    for q in queue_names(log):
+        jobs = jobs_by_queue.get(q, [])
+        received = integrate(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0))
+        entitled = integrate(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0))
+        counts = job_counts(jobs)
+        out[q] = {
+            "allocated_gpu_mean": time_mean(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0)),
+            "fair_share_gpu_mean": time_mean(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0)),
+            "requested_gpu_mean": time_mean(log.samples, end, lambda s: s.queue_requested.get(q, 0.0)),
+            "received_gpu_hours": received / 3600.0,
+            "entitled_gpu_hours": entitled / 3600.0,
+            "share_ratio": received / entitled if entitled > 0 else None,
+            "jobs_submitted": counts["jobs_submitted"],
+            "jobs_completed": counts["jobs_completed"],
+            "evictions": sum(j.evictions for j in jobs),
+            **delay_and_jct(jobs),
+        }
+    return out
+
+
+def jain_index(xs: Sequence[float]) -> float:
+    """(Σx)² / (n Σx²); 1.0 for no values or all zeros (nobody treated differently)."""
+    squares = sum(x * x for x in xs)
+    if not xs or squares == 0:
+        return 1.0
+    return sum(xs) ** 2 / (len(xs) * squares)
+
+
+def fairness(log: SimLog) -> dict[str, float | int]:
+    """Jain's index over received/entitled GPU-time per queue, and the mean fair-share deviation."""
+    end = run_end(log)
+    ratios = []
+    for q in queue_names(log):
+        entitled = integrate(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0))
+        if entitled > 0:
+            ratios.append(integrate(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0)) / entitled)
+    queues = queue_names(log)
+
+    def deviation(s: Sample) -> float:
+        return sum(abs(s.queue_allocated.get(q, 0.0) - s.queue_fair_share.get(q, 0.0)) for q in queues)
+
+    dev = time_mean(log.samples, end, deviation) / log.gpus if log.gpus > 0 else 0.0
+    return {"jain_fairness": jain_index(ratios), "jain_queues": len(ratios), "fair_share_deviation": dev}
+
+
+def decision_latency(log: SimLog) -> dict[str, float | int]:
+    """Scheduler cycle wall time (ms) and binding throughput over scheduler time."""
+    walls_ms = [c.wall_s * 1000.0 for c in log.cycles]
+    busy = sum(c.wall_s for c in log.cycles)
+    bound = sum(c.pods_bound for c in log.cycles)
+    return {
+        "cycles": len(walls_ms),
+        "mean_ms": sum(walls_ms) / len(walls_ms) if walls_ms else 0.0,
+        "p50_ms": percentile(walls_ms, 50),
+        "p99_ms": percentile(walls_ms, 99),
+        "max_ms": max(walls_ms, default=0.0),
+        "scheduler_wall_s": busy,
+        "pods_bound": bound,
+        "pods_bound_per_s": bound / busy if busy > 0 else 0.0,
+    }
+
+
+def per_kind(jobs: Sequence[JobRecord]) -> dict[str, dict]:
+    """Delay and JCT by job kind (train, inference, notebook, ...)."""
+    by_kind: dict[str, list[JobRecord]] = defaultdict(list)
+    for job in jobs:
+        by_kind[job.kind].append(job)
+    return {kind: {"jobs_submitted": len(js), **delay_and_jct(js)} for kind, js in sorted(by_kind.items())}
+
+
+# ---------------------------------------------------------------- the whole summary
+
+
+def summarize(log: SimLog) -> dict:
+    """Every ``metrics.json`` key of the CLI contract plus the wider set of anchors.md 6.4."""
+    jobs = list(log.jobs.values())
+    end = run_end(log)
+    alloc_mean = time_mean(log.samples, end, lambda s: s.gpus_allocated)
+    frag_mean = time_mean(log.samples, end, lambda s: s.fragmentation)
+    stats = delay_and_jct(jobs)
+    fair = fairness(log)
+    return {
+        "scenario": log.scenario,
+        "seed": log.seed,
+        "policy": log.policy,
+        "sim_seconds": float(log.sim_seconds),
+        "wall_seconds": float(log.wall_seconds),
+        "gpus": int(log.gpus),
+        "nodes": int(log.nodes),
+        "gpu_allocation_mean": alloc_mean,
+        "gpu_allocation_ratio_mean": alloc_mean / log.gpus if log.gpus > 0 else 0.0,
+        "gpu_allocation_max": max((s.gpus_allocated for s in log.samples), default=0.0),
+        **utilization(log),
+        "fragmentation_gpu_mean": frag_mean,
+        "fragmentation_ratio_mean": frag_mean / log.gpus if log.gpus > 0 else 0.0,
+        "idle_gpu_hours_while_pending": idle_gpu_seconds_while_pending(log) / 3600.0,
+        **job_counts(jobs),
+        "evictions": sum(j.evictions for j in jobs),
+        "pods_evicted": sum(c.pods_evicted for c in log.cycles),
+        "makespan_s": makespan(jobs),
+        **stats,
+        "queues": per_queue(log),
+        "kinds": per_kind(jobs),
+        "jain_fairness": fair["jain_fairness"],
+        "jain_queues": fair["jain_queues"],
+        "fair_share_deviation": fair["fair_share_deviation"],
+        "decision_latency": decision_latency(log),
+    }
