@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from functools import cached_property
 from typing import Callable, Iterable, Optional, Sequence
 
 from gpuplane.sim.log import JobRecord, Sample, SimLog
@@ -58,29 +59,48 @@ def run_end(log: SimLog) -> float:
     return max(log.sim_seconds, last)
 
 
-def _ordered(samples: Sequence[Sample]) -> list[Sample]:
-    return sorted(samples, key=lambda s: s.t)
+class Timeline:
+    """Samples in time order with how long each one holds: computed once, integrated many times."""
+
+    def __init__(self, samples: Sequence[Sample], end: float):
+        self.samples = sorted(samples, key=lambda s: s.t)
+        times = [s.t for s in self.samples]
+        self.start = times[0] if times else 0.0
+        self.end = max([end, *times[-1:]])
+        self.dts = [b - a for a, b in zip(times, times[1:] + [self.end])]
+        self.span = self.end - self.start
+
+    def integral(self, value: Callable[[Sample], float]) -> float:
+        return sum(value(s) * dt for s, dt in zip(self.samples, self.dts) if dt)
+
+    def mean(self, value: Callable[[Sample], float]) -> float:
+        """Time-weighted mean; the plain mean of the samples if the window has no length."""
+        if not self.samples:
+            return 0.0
+        if self.span <= 0:
+            return sum(value(s) for s in self.samples) / len(self.samples)
+        return self.integral(value) / self.span
+
+    @cached_property
+    def queue_integrals(self) -> dict[str, dict[str, float]]:
+        """Per queue: ∫ allocated, ∫ fair share, ∫ requested GPUs dt, in one pass."""
+        out: dict[str, dict[str, float]] = defaultdict(lambda: {"allocated": 0.0, "fair_share": 0.0, "requested": 0.0})
+        for sample, dt in zip(self.samples, self.dts):
+            for key, values in (("allocated", sample.queue_allocated), ("fair_share", sample.queue_fair_share),
+                                ("requested", sample.queue_requested)):
+                for q, v in values.items():
+                    out[q][key] += v * dt
+        return dict(out)
 
 
 def integrate(samples: Sequence[Sample], end: float, value: Callable[[Sample], float]) -> float:
     """∫ value dt with each sample holding until the next (the last until ``end``)."""
-    ordered = _ordered(samples)
-    total = 0.0
-    for i, sample in enumerate(ordered):
-        nxt = ordered[i + 1].t if i + 1 < len(ordered) else max(end, sample.t)
-        total += value(sample) * (nxt - sample.t)
-    return total
+    return Timeline(samples, end).integral(value)
 
 
 def time_mean(samples: Sequence[Sample], end: float, value: Callable[[Sample], float]) -> float:
     """Time-weighted mean of ``value`` over [first sample, end]; plain mean if that window is empty."""
-    if not samples:
-        return 0.0
-    start = min(s.t for s in samples)
-    span = max(end, max(s.t for s in samples)) - start
-    if span <= 0:
-        return sum(value(s) for s in samples) / len(samples)
-    return integrate(samples, end, value) / span
+    return Timeline(samples, end).mean(value)
 
 
 # ---------------------------------------------------------------- job statistics
@@ -154,13 +174,14 @@ def busy_window(log: SimLog) -> tuple[float, float]:
     return (start, max(start, end))
 
 
-def utilization(log: SimLog) -> dict[str, float]:
+def utilization(log: SimLog, timeline: Optional[Timeline] = None) -> dict[str, float]:
     """∫ allocated GPUs dt / (C·T) over the busy window, offered load ρ, and utilization / min(1, ρ)."""
+    timeline = timeline or Timeline(log.samples, run_end(log))
     start, end = busy_window(log)
     span = end - start
     if span <= 0 or log.gpus <= 0:
         return {"utilization": 0.0, "offered_load": 0.0, "utilization_over_load": 0.0, "busy_window_s": span}
-    allocated = integrate(log.samples, run_end(log), lambda s: s.gpus_allocated)
+    allocated = timeline.integral(lambda s: s.gpus_allocated)
     used = allocated / (log.gpus * span)
     rho = sum(j.gpus * j.duration_s for j in log.jobs.values()) / (log.gpus * span)
     bound = min(1.0, rho)
@@ -172,11 +193,9 @@ def utilization(log: SimLog) -> dict[str, float]:
     }
 
 
-def idle_gpu_seconds_while_pending(log: SimLog) -> float:
+def idle_gpu_seconds_while_pending(log: SimLog, timeline: Optional[Timeline] = None) -> float:
     """GPU·s left idle while some pod was pending: the gang/fragmentation waste (anchors 6.3)."""
-    return integrate(
-        log.samples,
-        run_end(log),
+    return (timeline or Timeline(log.samples, run_end(log))).integral(
         lambda s: max(0.0, log.gpus - s.gpus_allocated) if s.pending_pods > 0 else 0.0,
     )
 
@@ -191,25 +210,31 @@ def queue_names(log: SimLog) -> list[str]:
     return sorted(names)
 
 
-def per_queue(log: SimLog) -> dict[str, dict]:
+def per_queue(log: SimLog, timeline: Optional[Timeline] = None) -> dict[str, dict]:
     """Time-weighted allocation, fair share and demand per queue, with its jobs' delays."""
-    end = run_end(log)
+    timeline = timeline or Timeline(log.samples, run_end(log))
+    integrals = timeline.queue_integrals
+    span = timeline.span
     jobs_by_queue: dict[str, list[JobRecord]] = defaultdict(list)
     for job in log.jobs.values():
         jobs_by_queue[job.queue].append(job)
     out: dict[str, dict] = {}
     for q in queue_names(log):
         jobs = jobs_by_queue.get(q, [])
-        received = integrate(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0))
-        entitled = integrate(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0))
+        got = integrals.get(q, {"allocated": 0.0, "fair_share": 0.0, "requested": 0.0})
+        if span > 0:
+            means = {k: v / span for k, v in got.items()}
+        else:  # one instant: the plain mean of the samples
+            n = max(1, len(timeline.samples))
+            means = {k: sum(getattr(s, f"queue_{k}").get(q, 0.0) for s in timeline.samples) / n for k in got}
         counts = job_counts(jobs)
         out[q] = {
-            "allocated_gpu_mean": time_mean(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0)),
-            "fair_share_gpu_mean": time_mean(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0)),
-            "requested_gpu_mean": time_mean(log.samples, end, lambda s: s.queue_requested.get(q, 0.0)),
-            "received_gpu_hours": received / 3600.0,
-            "entitled_gpu_hours": entitled / 3600.0,
-            "share_ratio": received / entitled if entitled > 0 else None,
+            "allocated_gpu_mean": means["allocated"],
+            "fair_share_gpu_mean": means["fair_share"],
+            "requested_gpu_mean": means["requested"],
+            "received_gpu_hours": got["allocated"] / 3600.0,
+            "entitled_gpu_hours": got["fair_share"] / 3600.0,
+            "share_ratio": got["allocated"] / got["fair_share"] if got["fair_share"] > 0 else None,
             "jobs_submitted": counts["jobs_submitted"],
             "jobs_completed": counts["jobs_completed"],
             "evictions": sum(j.evictions for j in jobs),
@@ -226,20 +251,17 @@ def jain_index(xs: Sequence[float]) -> float:
     return sum(xs) ** 2 / (len(xs) * squares)
 
 
-def fairness(log: SimLog) -> dict[str, float | int]:
+def fairness(log: SimLog, timeline: Optional[Timeline] = None) -> dict[str, float | int]:
     """Jain's index over received/entitled GPU-time per queue, and the mean fair-share deviation."""
-    end = run_end(log)
-    ratios = []
-    for q in queue_names(log):
-        entitled = integrate(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0))
-        if entitled > 0:
-            ratios.append(integrate(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0)) / entitled)
-    queues = queue_names(log)
+    timeline = timeline or Timeline(log.samples, run_end(log))
+    integrals = timeline.queue_integrals
+    ratios = [v["allocated"] / v["fair_share"] for _, v in sorted(integrals.items()) if v["fair_share"] > 0]
 
     def deviation(s: Sample) -> float:
-        return sum(abs(s.queue_allocated.get(q, 0.0) - s.queue_fair_share.get(q, 0.0)) for q in queues)
+        keys = s.queue_allocated.keys() | s.queue_fair_share.keys()
+        return sum(abs(s.queue_allocated.get(q, 0.0) - s.queue_fair_share.get(q, 0.0)) for q in keys)
 
-    dev = time_mean(log.samples, end, deviation) / log.gpus if log.gpus > 0 else 0.0
+    dev = timeline.mean(deviation) / log.gpus if log.gpus > 0 else 0.0
     return {"jain_fairness": jain_index(ratios), "jain_queues": len(ratios), "fair_share_deviation": dev}
 
 
@@ -274,11 +296,11 @@ def per_kind(jobs: Sequence[JobRecord]) -> dict[str, dict]:
 def summarize(log: SimLog) -> dict:
     """Every ``metrics.json`` key of the CLI contract plus the wider set of anchors.md 6.4."""
     jobs = list(log.jobs.values())
-    end = run_end(log)
-    alloc_mean = time_mean(log.samples, end, lambda s: s.gpus_allocated)
-    frag_mean = time_mean(log.samples, end, lambda s: s.fragmentation)
+    timeline = Timeline(log.samples, run_end(log))
+    alloc_mean = timeline.mean(lambda s: s.gpus_allocated)
+    frag_mean = timeline.mean(lambda s: s.fragmentation)
     stats = delay_and_jct(jobs)
-    fair = fairness(log)
+    fair = fairness(log, timeline)
     return {
         "scenario": log.scenario,
         "seed": log.seed,
@@ -289,17 +311,17 @@ def summarize(log: SimLog) -> dict:
         "nodes": int(log.nodes),
         "gpu_allocation_mean": alloc_mean,
         "gpu_allocation_ratio_mean": alloc_mean / log.gpus if log.gpus > 0 else 0.0,
-        "gpu_allocation_max": max((s.gpus_allocated for s in log.samples), default=0.0),
-        **utilization(log),
+        "gpu_allocation_max": float(max((s.gpus_allocated for s in log.samples), default=0.0)),
+        **utilization(log, timeline),
         "fragmentation_gpu_mean": frag_mean,
         "fragmentation_ratio_mean": frag_mean / log.gpus if log.gpus > 0 else 0.0,
-        "idle_gpu_hours_while_pending": idle_gpu_seconds_while_pending(log) / 3600.0,
+        "idle_gpu_hours_while_pending": idle_gpu_seconds_while_pending(log, timeline) / 3600.0,
         **job_counts(jobs),
         "evictions": sum(j.evictions for j in jobs),
         "pods_evicted": sum(c.pods_evicted for c in log.cycles),
         "makespan_s": makespan(jobs),
         **stats,
-        "queues": per_queue(log),
+        "queues": per_queue(log, timeline),
         "kinds": per_kind(jobs),
         "jain_fairness": fair["jain_fairness"],
         "jain_queues": fair["jain_queues"],

@@ -1,0 +1,277 @@
+"""The four report figures of a ``SimLog``, as PNG bytes (matplotlib, Agg backend, no pyplot).
+
+Imported only when a report is written, so ``gpuplane`` starts without loading matplotlib.
+Times on axes are hours of simulated time; long runs are drawn from time-weighted bucket means
+(``MAX_POINTS`` per line) so a 100k-sample run renders in about a second and areas are kept.
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import Callable, Optional, Sequence
+
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from gpuplane.sim.log import OccupancyFrame, Sample, SimLog
+from gpuplane.sim.metrics import queue_names, queueing_delay, run_end
+
+MAX_POINTS = 2000
+MAX_QUEUE_PANELS = 12
+MAX_OCCUPANCY_FRAMES = 4
+DPI = 110
+HOUR = 3600.0
+
+
+def png(fig: Figure) -> bytes:
+    """Render a figure to PNG bytes."""
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def step_series(samples: Sequence[Sample], end: float, value: Callable[[Sample], float],
+                max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    """(hours, values) for a post-step plot ending at ``end``; bucketed means if too many samples."""
+    ordered = sorted(samples, key=lambda s: s.t)
+    if not ordered:
+        return [0.0, end / HOUR], [0.0, 0.0]
+    end = max(end, ordered[-1].t)
+    times = [s.t for s in ordered]
+    values = [float(value(s)) for s in ordered]
+    if len(ordered) <= max_points or end <= times[0]:
+        return [t / HOUR for t in times] + [end / HOUR], values + [values[-1]]
+    import numpy as np
+
+    t = np.array(times + [end])
+    v = np.array(values)
+    cumulative = np.concatenate(([0.0], np.cumsum(v * np.diff(t))))  # ∫ value dt at each sample time
+    edges = np.linspace(t[0], end, max_points + 1)
+    means = np.diff(np.interp(edges, t, cumulative)) / np.diff(edges)  # exact: the integral is piecewise linear
+    hours = (edges / HOUR).tolist()
+    return hours, means.tolist() + [float(means[-1])]
+
+
+def allocation_timeline(log: SimLog) -> Figure:
+    """Allocated GPUs against capacity, with pending pods on a second axis."""
+    end = run_end(log)
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    hours, alloc = step_series(log.samples, end, lambda s: s.gpus_allocated)
+    handles = [ax.step(hours, alloc, where="post", color="tab:blue", lw=1.4, label="allocated GPUs")[0]]
+    ax.fill_between(hours, alloc, step="post", color="tab:blue", alpha=0.2)
+    if any(s.fragmentation for s in log.samples):
+        _, frag = step_series(log.samples, end, lambda s: s.fragmentation)
+        handles.append(ax.step(hours, frag, where="post", color="tab:orange", lw=1.0,
+                               label="fragmented idle GPUs")[0])
+    handles.append(ax.axhline(log.gpus, color="black", ls="--", lw=1.0, label=f"capacity ({log.gpus} GPUs)"))
+    ax.set_ylim(0, max(log.gpus, max(alloc, default=0)) * 1.08 or 1)
+    ax.set_xlim(hours[0], hours[-1] if hours[-1] > hours[0] else hours[0] + 1)
+    ax.set_xlabel("simulated time (hours)")
+    ax.set_ylabel("GPUs")
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    _, pending = step_series(log.samples, end, lambda s: s.pending_pods)
+    handles.append(ax2.step(hours, pending, where="post", color="tab:red", lw=0.9, alpha=0.8,
+                            label="pending pods (right axis)")[0])
+    ax2.set_ylabel("pending pods")
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax2.set_ylim(0, max(pending, default=0) * 1.1 or 1)
+    ax.set_title("GPU allocation over time")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(handles), frameon=False)
+    return fig
+
+
+def _top_queues(log: SimLog, limit: int) -> list[str]:
+    names = queue_names(log)
+    if len(names) <= limit:
+        return names
+    weight = {q: sum(s.queue_fair_share.get(q, 0.0) + s.queue_allocated.get(q, 0.0) for s in log.samples)
+              for q in names}
+    return sorted(sorted(names, key=lambda q: -weight[q])[:limit])
+
+
+def queue_shares(log: SimLog) -> Figure:
+    """One panel per queue: allocated GPUs (solid), fair share (dashed), demand (dotted)."""
+    end = run_end(log)
+    all_queues = queue_names(log)
+    queues = _top_queues(log, MAX_QUEUE_PANELS)
+    if not queues:
+        return _placeholder("Per-queue allocation vs fair share", "no queues in this run")
+    ncols = min(3, len(queues))
+    nrows = math.ceil(len(queues) / ncols)
+    fig = Figure(figsize=(11, 0.6 + 2.3 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False)
+    handles = []
+    for i, q in enumerate(queues):
+        ax = axes[i // ncols][i % ncols]
+        hours, alloc = step_series(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0))
+        _, fair = step_series(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0))
+        _, want = step_series(log.samples, end, lambda s: s.queue_requested.get(q, 0.0))
+        h1 = ax.step(hours, alloc, where="post", color="tab:blue", lw=1.3, label="allocated")[0]
+        h2 = ax.step(hours, fair, where="post", color="black", ls="--", lw=1.1, label="fair share")[0]
+        h3 = ax.step(hours, want, where="post", color="tab:gray", ls=":", lw=1.0, label="requested")[0]
+        ax.fill_between(hours, alloc, step="post", color="tab:blue", alpha=0.15)
+        handles = [h1, h2, h3]
+        ax.set_title(q, fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        if i % ncols == 0:
+            ax.set_ylabel("GPUs")
+        if i // ncols == nrows - 1 or i + ncols >= len(queues):
+            ax.set_xlabel("simulated time (hours)")
+            ax.tick_params(labelbottom=True)
+    for j in range(len(queues), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    title = "Per-queue GPU allocation vs fair share"
+    if len(queues) < len(all_queues):
+        title += f" ({len(queues)} largest of {len(all_queues)} queues)"
+    fig.suptitle(title)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
+    return fig
+
+
+def _cdf(values: Sequence[float]) -> tuple[list[float], list[float]]:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered, [(i + 1) / n for i in range(n)]
+
+
+_TIME_TICKS = [(1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"),
+               (86400, "1 d"), (7 * 86400, "1 wk"), (30 * 86400, "30 d"), (365 * 86400, "1 y")]
+
+
+def _delay_unit(max_s: float) -> tuple[str, float]:
+    if max_s < 120:
+        return "s", 1.0
+    if max_s < 2 * HOUR:
+        return "minutes", 60.0
+    return "hours", HOUR
+
+
+def delay_cdf(log: SimLog) -> Figure:
+    """CDF of queueing delay, all jobs and per queue; log time axis when delays span decades."""
+    by_queue: dict[str, list[float]] = {}
+    for job in log.jobs.values():
+        d = queueing_delay(job)
+        if d is not None:
+            by_queue.setdefault(job.queue, []).append(max(0.0, d))
+    every = [d for ds in by_queue.values() for d in ds]
+    if not every:
+        return _placeholder("Queueing delay CDF", "no job started in this run")
+    positive = sorted(d for d in every if d > 0)
+    floor = 1.0  # seconds: the log axis draws smaller delays (including 0) at this value
+    use_log = bool(positive) and max(every) / max(positive[len(positive) // 2], floor) > 50
+    unit, scale = ("s", 1.0) if use_log else _delay_unit(max(every))
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+
+    def xs(values: list[float]) -> list[float]:
+        return [(max(v, floor) if use_log else v) / scale for v in values]
+
+    shown = sorted(by_queue, key=lambda q: -len(by_queue[q]))[:MAX_QUEUE_PANELS]
+    palette = colormaps["tab10" if len(shown) <= 10 else "tab20"].colors
+    for i, q in enumerate(sorted(shown)):
+        x, y = _cdf(by_queue[q])
+        ax.step(xs(x), y, where="post", lw=1.1, color=palette[i % len(palette)], alpha=0.85,
+                label=f"{q} ({len(x)} jobs)")
+    x, y = _cdf(every)
+    ax.step(xs(x), y, where="post", lw=2.4, color="black", label=f"all queues ({len(x)} jobs)")
+    if use_log:
+        ax.set_xscale("log")
+        top = max(every)
+        ticks = [(v, label) for v, label in _TIME_TICKS if v <= top * 1.5] or _TIME_TICKS[:1]
+        ax.set_xticks([v for v, _ in ticks], labels=[label for _, label in ticks])
+        ax.set_xlim(floor * 0.8, max(top * 1.3, floor * 10))
+        ax.set_xlabel("queueing delay (log scale; delays under 1 s drawn at 1 s)")
+    else:
+        ax.set_xlabel(f"queueing delay ({unit})")
+        ax.set_xlim(left=0)
+    ax.set_ylabel("fraction of started jobs")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    title = "Queueing delay CDF (submit to first start)"
+    if len(shown) < len(by_queue):
+        title += f"; {len(shown)} largest of {len(by_queue)} queues"
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=9)
+    return fig
+
+
+def pick_frames(frames: Sequence[OccupancyFrame], count: int = MAX_OCCUPANCY_FRAMES) -> list[OccupancyFrame]:
+    """Up to ``count`` frames spread evenly over the run (first and last included)."""
+    ordered = sorted(frames, key=lambda f: f.t)
+    busy = [f for f in ordered if any(u for row in f.used for u in row)]
+    if len(busy) >= count:  # an empty cluster at t=0 or after the last job says nothing
+        ordered = busy
+    if len(ordered) <= count:
+        return ordered
+    idx = sorted({round(i * (len(ordered) - 1) / (count - 1)) for i in range(count)})
+    return [ordered[i] for i in idx]
+
+
+def occupancy_map(log: SimLog) -> Figure:
+    """Heatmaps nodes x GPUs of the used share of each GPU at a few instants."""
+    import numpy as np
+
+    frames = pick_frames(log.occupancy)
+    if not frames:
+        return _placeholder("Node / GPU occupancy map", "no occupancy frames recorded in this run")
+    nodes = max(len(f.nodes) for f in frames)
+    width = max((len(row) for f in frames for row in f.used), default=1) or 1
+    height = min(9.0, max(3.2, 1.4 + 0.16 * nodes))
+    fig = Figure(figsize=(min(12.0, 2.0 + 2.6 * len(frames)), height), layout="constrained")
+    axes = fig.subplots(1, len(frames), squeeze=False)[0]
+    cmap = colormaps["viridis"].with_extremes(bad="#dddddd")
+    image = None
+    for k, (ax, frame) in enumerate(zip(axes, frames)):
+        grid = np.full((max(1, len(frame.nodes)), width), np.nan)
+        for i, row in enumerate(frame.used):
+            grid[i, : len(row)] = row
+        image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0.0, vmax=1.0)
+        used = float(np.nansum(grid))
+        ax.set_title(f"t = {frame.t / HOUR:.1f} h\n{used:.0f} of {int(np.sum(~np.isnan(grid)))} GPUs used", fontsize=9)
+        ax.set_xlabel("GPU index")
+        if len(frame.nodes) <= 40 and width <= 16:  # cell borders keep small maps readable
+            ax.set_xticks([g - 0.5 for g in range(1, width)], minor=True)
+            ax.set_yticks([n - 0.5 for n in range(1, len(frame.nodes))], minor=True)
+            ax.grid(which="minor", color="white", lw=0.6)
+            ax.tick_params(which="minor", length=0)
+        ax.set_xticks(range(width) if width <= 16 else range(0, width, max(1, width // 8)))
+        if k == 0:
+            if len(frame.nodes) <= 30:
+                ax.set_yticks(range(len(frame.nodes)), labels=frame.nodes, fontsize=7)
+                ax.set_ylabel("node")
+            else:
+                ax.set_ylabel(f"node (index of {len(frame.nodes)})")
+        else:
+            ax.set_yticks([])
+    ragged = any(len(row) < width for f in frames for row in f.used)
+    fig.suptitle("Node / GPU occupancy (share of each GPU in use" + ("; grey = node has no such GPU)" if ragged else ")"))
+    fig.colorbar(image, ax=list(axes), shrink=0.9, label="used share of the GPU")
+    return fig
+
+
+def _placeholder(title: str, message: str) -> Figure:
+    fig = Figure(figsize=(8, 2.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color="dimgray", transform=ax.transAxes)
+    return fig
+
+
+FIGURES: dict[str, tuple[str, Callable[[SimLog], Figure]]] = {
+    "allocation": ("GPU allocation timeline", allocation_timeline),
+    "queues": ("Per-queue allocation vs fair share", queue_shares),
+    "delay_cdf": ("Queueing delay CDF", delay_cdf),
+    "occupancy": ("Node / GPU occupancy map", occupancy_map),
+}
+
+
+def render_all(log: SimLog, only: Optional[Sequence[str]] = None) -> dict[str, bytes]:
+    """PNG bytes of every figure, keyed as in ``FIGURES``."""
+    return {key: png(make(log)) for key, (_, make) in FIGURES.items() if only is None or key in only}
