@@ -2,7 +2,7 @@
 
 Imported only when a report is written, so ``gpuplane`` starts without loading matplotlib.
 Times on axes are hours of simulated time; long runs are drawn from time-weighted bucket means
-(``MAX_POINTS`` per line) so a 100k-sample run renders in about a second and areas are kept.
+(``MAX_POINTS`` per line), which keeps areas exact and large runs fast.
 """
 from __future__ import annotations
 
@@ -33,38 +33,69 @@ def png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def step_series(samples: Sequence[Sample], end: float, value: Callable[[Sample], float],
+class Series:
+    """The log's samples in time order as arrays, built once and shared by the figures."""
+
+    def __init__(self, log: SimLog):
+        import numpy as np
+
+        ordered = sorted(log.samples, key=lambda s: s.t)
+        self.end = max([run_end(log), *(s.t for s in ordered[-1:])])
+        self.t = np.array([s.t for s in ordered], dtype=float)
+        self.allocated = np.array([s.gpus_allocated for s in ordered], dtype=float)
+        self.pending = np.array([s.pending_pods for s in ordered], dtype=float)
+        self.fragmentation = np.array([s.fragmentation for s in ordered], dtype=float)
+        self.queues = queue_names(log)
+        self.queue: dict[str, dict[str, "np.ndarray"]] = {}
+        for q in self.queues:
+            self.queue[q] = {
+                "allocated": np.array([s.queue_allocated.get(q, 0.0) for s in ordered], dtype=float),
+                "fair_share": np.array([s.queue_fair_share.get(q, 0.0) for s in ordered], dtype=float),
+                "requested": np.array([s.queue_requested.get(q, 0.0) for s in ordered], dtype=float),
+            }
+
+    def steps(self, values: "np.ndarray", max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+        """(hours, values) for a post-step plot ending at the run's end; bucketed means past ``max_points``."""
+        return step_arrays(self.t, values, self.end, max_points)
+
+
+def step_arrays(t: "np.ndarray", v: "np.ndarray", end: float,
                 max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
-    """(hours, values) for a post-step plot ending at ``end``; bucketed means if too many samples."""
-    ordered = sorted(samples, key=lambda s: s.t)
-    if not ordered:
-        return [0.0, end / HOUR], [0.0, 0.0]
-    end = max(end, ordered[-1].t)
-    times = [s.t for s in ordered]
-    values = [float(value(s)) for s in ordered]
-    if len(ordered) <= max_points or end <= times[0]:
-        return [t / HOUR for t in times] + [end / HOUR], values + [values[-1]]
+    """Samples (sorted times ``t``, values ``v``) as a post-step line; time-weighted bucket means if long."""
     import numpy as np
 
-    t = np.array(times + [end])
-    v = np.array(values)
-    cumulative = np.concatenate(([0.0], np.cumsum(v * np.diff(t))))  # ∫ value dt at each sample time
+    if len(t) == 0:
+        return [0.0, end / HOUR], [0.0, 0.0]
+    end = max(end, float(t[-1]))
+    if len(t) <= max_points or end <= t[0]:
+        return (np.append(t, end) / HOUR).tolist(), np.append(v, v[-1]).tolist()
+    edges_t = np.append(t, end)
+    cumulative = np.concatenate(([0.0], np.cumsum(v * np.diff(edges_t))))  # ∫ value dt at each sample time
     edges = np.linspace(t[0], end, max_points + 1)
-    means = np.diff(np.interp(edges, t, cumulative)) / np.diff(edges)  # exact: the integral is piecewise linear
-    hours = (edges / HOUR).tolist()
-    return hours, means.tolist() + [float(means[-1])]
+    means = np.diff(np.interp(edges, edges_t, cumulative)) / np.diff(edges)  # exact: the integral is piecewise linear
+    return (edges / HOUR).tolist(), means.tolist() + [float(means[-1])]
 
 
-def allocation_timeline(log: SimLog) -> Figure:
+def step_series(samples: Sequence[Sample], end: float, value: Callable[[Sample], float],
+                max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    """(hours, values) of one per-sample value as a post-step line (see ``step_arrays``)."""
+    import numpy as np
+
+    ordered = sorted(samples, key=lambda s: s.t)
+    t = np.array([s.t for s in ordered], dtype=float)
+    return step_arrays(t, np.array([float(value(s)) for s in ordered]), end, max_points)
+
+
+def allocation_timeline(log: SimLog, series: Optional[Series] = None) -> Figure:
     """Allocated GPUs against capacity, with pending pods on a second axis."""
-    end = run_end(log)
+    series = series or Series(log)
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    hours, alloc = step_series(log.samples, end, lambda s: s.gpus_allocated)
+    hours, alloc = series.steps(series.allocated)
     handles = [ax.step(hours, alloc, where="post", color="tab:blue", lw=1.4, label="allocated GPUs")[0]]
     ax.fill_between(hours, alloc, step="post", color="tab:blue", alpha=0.2)
-    if any(s.fragmentation for s in log.samples):
-        _, frag = step_series(log.samples, end, lambda s: s.fragmentation)
+    if series.fragmentation.any():
+        _, frag = series.steps(series.fragmentation)
         handles.append(ax.step(hours, frag, where="post", color="tab:orange", lw=1.0,
                                label="fragmented idle GPUs")[0])
     handles.append(ax.axhline(log.gpus, color="black", ls="--", lw=1.0, label=f"capacity ({log.gpus} GPUs)"))
@@ -74,7 +105,7 @@ def allocation_timeline(log: SimLog) -> Figure:
     ax.set_ylabel("GPUs")
     ax.grid(alpha=0.3)
     ax2 = ax.twinx()
-    _, pending = step_series(log.samples, end, lambda s: s.pending_pods)
+    _, pending = series.steps(series.pending)
     handles.append(ax2.step(hours, pending, where="post", color="tab:red", lw=0.9, alpha=0.8,
                             label="pending pods (right axis)")[0])
     ax2.set_ylabel("pending pods")
@@ -85,20 +116,17 @@ def allocation_timeline(log: SimLog) -> Figure:
     return fig
 
 
-def _top_queues(log: SimLog, limit: int) -> list[str]:
-    names = queue_names(log)
-    if len(names) <= limit:
-        return names
-    weight = {q: sum(s.queue_fair_share.get(q, 0.0) + s.queue_allocated.get(q, 0.0) for s in log.samples)
-              for q in names}
-    return sorted(sorted(names, key=lambda q: -weight[q])[:limit])
+def _top_queues(series: Series, limit: int) -> list[str]:
+    if len(series.queues) <= limit:
+        return series.queues
+    weight = {q: float(v["fair_share"].sum() + v["allocated"].sum()) for q, v in series.queue.items()}
+    return sorted(sorted(series.queues, key=lambda q: -weight[q])[:limit])
 
 
-def queue_shares(log: SimLog) -> Figure:
+def queue_shares(log: SimLog, series: Optional[Series] = None) -> Figure:
     """One panel per queue: allocated GPUs (solid), fair share (dashed), demand (dotted)."""
-    end = run_end(log)
-    all_queues = queue_names(log)
-    queues = _top_queues(log, MAX_QUEUE_PANELS)
+    series = series or Series(log)
+    queues = _top_queues(series, MAX_QUEUE_PANELS)
     if not queues:
         return _placeholder("Per-queue allocation vs fair share", "no queues in this run")
     ncols = min(3, len(queues))
@@ -108,9 +136,9 @@ def queue_shares(log: SimLog) -> Figure:
     handles = []
     for i, q in enumerate(queues):
         ax = axes[i // ncols][i % ncols]
-        hours, alloc = step_series(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0))
-        _, fair = step_series(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0))
-        _, want = step_series(log.samples, end, lambda s: s.queue_requested.get(q, 0.0))
+        hours, alloc = series.steps(series.queue[q]["allocated"])
+        _, fair = series.steps(series.queue[q]["fair_share"])
+        _, want = series.steps(series.queue[q]["requested"])
         h1 = ax.step(hours, alloc, where="post", color="tab:blue", lw=1.3, label="allocated")[0]
         h2 = ax.step(hours, fair, where="post", color="black", ls="--", lw=1.1, label="fair share")[0]
         h3 = ax.step(hours, want, where="post", color="tab:gray", ls=":", lw=1.0, label="requested")[0]
@@ -127,17 +155,19 @@ def queue_shares(log: SimLog) -> Figure:
     for j in range(len(queues), nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
     title = "Per-queue GPU allocation vs fair share"
-    if len(queues) < len(all_queues):
-        title += f" ({len(queues)} largest of {len(all_queues)} queues)"
+    if len(queues) < len(series.queues):
+        title += f" ({len(queues)} largest of {len(series.queues)} queues)"
     fig.suptitle(title)
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
-def _cdf(values: Sequence[float]) -> tuple[list[float], list[float]]:
+def _cdf(values: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    """Points of the empirical CDF; for long lists an evenly spaced subset of its steps (last kept)."""
     ordered = sorted(values)
     n = len(ordered)
-    return ordered, [(i + 1) / n for i in range(n)]
+    ranks = range(n) if n <= max_points else sorted({round(i * (n - 1) / (max_points - 1)) for i in range(max_points)})
+    return [ordered[i] for i in ranks], [(i + 1) / n for i in ranks]
 
 
 _TIME_TICKS = [(1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"),
@@ -152,7 +182,7 @@ def _delay_unit(max_s: float) -> tuple[str, float]:
     return "hours", HOUR
 
 
-def delay_cdf(log: SimLog) -> Figure:
+def delay_cdf(log: SimLog, series: Optional[Series] = None) -> Figure:
     """CDF of queueing delay, all jobs and per queue; log time axis when delays span decades."""
     by_queue: dict[str, list[float]] = {}
     for job in log.jobs.values():
@@ -177,9 +207,9 @@ def delay_cdf(log: SimLog) -> Figure:
     for i, q in enumerate(sorted(shown)):
         x, y = _cdf(by_queue[q])
         ax.step(xs(x), y, where="post", lw=1.1, color=palette[i % len(palette)], alpha=0.85,
-                label=f"{q} ({len(x)} jobs)")
+                label=f"{q} ({len(by_queue[q])} jobs)")
     x, y = _cdf(every)
-    ax.step(xs(x), y, where="post", lw=2.4, color="black", label=f"all queues ({len(x)} jobs)")
+    ax.step(xs(x), y, where="post", lw=2.4, color="black", label=f"all queues ({len(every)} jobs)")
     if use_log:
         ax.set_xscale("log")
         top = max(every)
@@ -213,7 +243,7 @@ def pick_frames(frames: Sequence[OccupancyFrame], count: int = MAX_OCCUPANCY_FRA
     return [ordered[i] for i in idx]
 
 
-def occupancy_map(log: SimLog) -> Figure:
+def occupancy_map(log: SimLog, series: Optional[Series] = None) -> Figure:
     """Heatmaps nodes x GPUs of the used share of each GPU at a few instants."""
     import numpy as np
 
@@ -264,7 +294,7 @@ def _placeholder(title: str, message: str) -> Figure:
     return fig
 
 
-FIGURES: dict[str, tuple[str, Callable[[SimLog], Figure]]] = {
+FIGURES: dict[str, tuple[str, Callable[[SimLog, Optional[Series]], Figure]]] = {
     "allocation": ("GPU allocation timeline", allocation_timeline),
     "queues": ("Per-queue allocation vs fair share", queue_shares),
     "delay_cdf": ("Queueing delay CDF", delay_cdf),
@@ -274,4 +304,5 @@ FIGURES: dict[str, tuple[str, Callable[[SimLog], Figure]]] = {
 
 def render_all(log: SimLog, only: Optional[Sequence[str]] = None) -> dict[str, bytes]:
     """PNG bytes of every figure, keyed as in ``FIGURES``."""
-    return {key: png(make(log)) for key, (_, make) in FIGURES.items() if only is None or key in only}
+    series = Series(log)
+    return {key: png(make(log, series)) for key, (_, make) in FIGURES.items() if only is None or key in only}

@@ -75,22 +75,51 @@ class Timeline:
 
     def mean(self, value: Callable[[Sample], float]) -> float:
         """Time-weighted mean; the plain mean of the samples if the window has no length."""
+        return self.mean_of_integral(self.integral(value) if self.span > 0 else 0.0, value)
+
+    def mean_of_integral(self, integral: float, value: Callable[[Sample], float]) -> float:
+        """``integral`` / span, or the plain mean of ``value`` when the window has no length."""
         if not self.samples:
             return 0.0
         if self.span <= 0:
             return sum(value(s) for s in self.samples) / len(self.samples)
-        return self.integral(value) / self.span
+        return integral / self.span
 
     @cached_property
     def queue_integrals(self) -> dict[str, dict[str, float]]:
-        """Per queue: ∫ allocated, ∫ fair share, ∫ requested GPUs dt, in one pass."""
-        out: dict[str, dict[str, float]] = defaultdict(lambda: {"allocated": 0.0, "fair_share": 0.0, "requested": 0.0})
+        """Per queue: ∫ allocated, ∫ fair share, ∫ requested GPUs dt (one pass, shared with deviation)."""
+        return self._queue_pass[0]
+
+    @cached_property
+    def deviation_integral(self) -> float:
+        """∫ Σ_q |allocated_q - fair_share_q| dt."""
+        return self._queue_pass[1]
+
+    @cached_property
+    def _queue_pass(self) -> tuple[dict[str, dict[str, float]], float]:
+        alloc: dict[str, float] = defaultdict(float)
+        fair: dict[str, float] = defaultdict(float)
+        want: dict[str, float] = defaultdict(float)
+        deviation = 0.0
         for sample, dt in zip(self.samples, self.dts):
-            for key, values in (("allocated", sample.queue_allocated), ("fair_share", sample.queue_fair_share),
-                                ("requested", sample.queue_requested)):
-                for q, v in values.items():
-                    out[q][key] += v * dt
-        return dict(out)
+            if not dt:
+                continue  # a sample replaced at the same instant holds for no time
+            qa, qf = sample.queue_allocated, sample.queue_fair_share
+            gap = 0.0
+            for q, v in qa.items():
+                alloc[q] += v * dt
+                gap += abs(v - qf.get(q, 0.0))
+            for q, v in qf.items():
+                fair[q] += v * dt
+                if q not in qa:
+                    gap += abs(v)
+            for q, v in sample.queue_requested.items():
+                want[q] += v * dt
+            deviation += gap * dt
+        names = set(alloc) | set(fair) | set(want)
+        integrals = {q: {"allocated": alloc.get(q, 0.0), "fair_share": fair.get(q, 0.0), "requested": want.get(q, 0.0)}
+                     for q in names}
+        return integrals, deviation
 
 
 def integrate(samples: Sequence[Sample], end: float, value: Callable[[Sample], float]) -> float:
@@ -257,12 +286,13 @@ def fairness(log: SimLog, timeline: Optional[Timeline] = None) -> dict[str, floa
     integrals = timeline.queue_integrals
     ratios = [v["allocated"] / v["fair_share"] for _, v in sorted(integrals.items()) if v["fair_share"] > 0]
 
-    def deviation(s: Sample) -> float:
-        keys = s.queue_allocated.keys() | s.queue_fair_share.keys()
-        return sum(abs(s.queue_allocated.get(q, 0.0) - s.queue_fair_share.get(q, 0.0)) for q in keys)
-
-    dev = timeline.mean(deviation) / log.gpus if log.gpus > 0 else 0.0
+    dev = (timeline.mean_of_integral(timeline.deviation_integral, _deviation) / log.gpus) if log.gpus > 0 else 0.0
     return {"jain_fairness": jain_index(ratios), "jain_queues": len(ratios), "fair_share_deviation": dev}
+
+
+def _deviation(s: Sample) -> float:
+    keys = s.queue_allocated.keys() | s.queue_fair_share.keys()
+    return sum(abs(s.queue_allocated.get(q, 0.0) - s.queue_fair_share.get(q, 0.0)) for q in keys)
 
 
 def decision_latency(log: SimLog) -> dict[str, float | int]:

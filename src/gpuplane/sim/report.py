@@ -9,7 +9,6 @@ import base64
 import html
 import json
 import math
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -206,10 +205,8 @@ def render_html(log: SimLog, summary: dict, images: dict[str, bytes]) -> str:
         f"<figcaption>{html.escape(_CAPTIONS[key])}</figcaption></figure>"
         for key, (title, _) in FIGURES.items() if key in images
     )
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = (f"policy {s.get('policy', '-')}, seed {s['seed']}, {fmt_num(s.get('nodes', 0))} nodes, "
-                f"{fmt_num(s['gpus'])} GPUs, {fmt_duration(s['sim_seconds'])} simulated in {s['wall_seconds']:.1f} s; "
-                f"generated {generated}")
+                f"{fmt_num(s['gpus'])} GPUs, {fmt_duration(s['sim_seconds'])} simulated in {s['wall_seconds']:.1f} s")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gpuplane sim: {html.escape(str(s['scenario']))}</title>
 <style>{_CSS}</style></head><body>
