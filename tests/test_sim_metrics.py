@@ -191,3 +191,39 @@ def test_allocation_mean_within_capacity(gpus, points):
     assert -1e-9 <= m["gpu_allocation_mean"] <= gpus + 1e-9
     assert -1e-9 <= m["utilization"] <= 1 + 1e-9
     assert not any(isinstance(v, float) and math.isnan(v) for v in m.values())
+
+
+def test_single_instant_uses_plain_means():
+    log = SimLog(scenario="one", seed=0, gpus=8, nodes=1)
+    log.samples = [sample(5, 6, {"a": 6}, {"a": 8}, {"a": 8})]
+    m = summarize(log)
+    assert m["gpu_allocation_mean"] == 6.0
+    assert m["queues"]["a"]["allocated_gpu_mean"] == 6.0 and m["queues"]["a"]["fair_share_gpu_mean"] == 8.0
+
+
+queue_maps = st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(min_value=0, max_value=50), max_size=3)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=50), queue_maps, queue_maps, queue_maps),
+                min_size=1, max_size=25),
+       st.integers(min_value=0, max_value=60))
+def test_one_pass_queue_integrals_match_direct_definition(rows, sim_end):
+    """The fused per-queue pass agrees with integrating each definition on its own (duplicate times included)."""
+    log = SimLog(scenario="p", seed=0, gpus=64, nodes=1, sim_seconds=float(sim_end))
+    log.samples = [sample(float(t), sum(qa.values()), qa, qf, qr) for t, qa, qf, qr in rows]
+    end = max(float(sim_end), max(float(t) for t, *_ in rows))
+    m = summarize(log)
+    for q, got in m["queues"].items():
+        assert got["allocated_gpu_mean"] == pytest.approx(
+            time_mean(log.samples, end, lambda s: s.queue_allocated.get(q, 0.0)), abs=1e-9)
+        assert got["fair_share_gpu_mean"] == pytest.approx(
+            time_mean(log.samples, end, lambda s: s.queue_fair_share.get(q, 0.0)), abs=1e-9)
+        assert got["requested_gpu_mean"] == pytest.approx(
+            time_mean(log.samples, end, lambda s: s.queue_requested.get(q, 0.0)), abs=1e-9)
+
+    def deviation(s):
+        keys = s.queue_allocated.keys() | s.queue_fair_share.keys()
+        return sum(abs(s.queue_allocated.get(k, 0.0) - s.queue_fair_share.get(k, 0.0)) for k in keys)
+
+    assert m["fair_share_deviation"] == pytest.approx(time_mean(log.samples, end, deviation) / 64, abs=1e-9)

@@ -148,3 +148,11 @@ def test_matplotlib_loads_lazily():
     code = "import sys, gpuplane.sim.report, gpuplane.sim.metrics; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_report_is_reproducible(tmp_path: Path, factory_log: SimLog):
+    """Same log, same bytes: no timestamps in the page or the PNGs."""
+    summary = summarize(factory_log)
+    first = write_report(tmp_path / "a", factory_log, summary)["report"].read_bytes()
+    second = write_report(tmp_path / "b", factory_log, summary)["report"].read_bytes()
+    assert first == second

@@ -10,6 +10,7 @@ import io
 import math
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -37,8 +38,6 @@ class Series:
     """The log's samples in time order as arrays, built once and shared by the figures."""
 
     def __init__(self, log: SimLog):
-        import numpy as np
-
         ordered = sorted(log.samples, key=lambda s: s.t)
         self.end = max([run_end(log), *(s.t for s in ordered[-1:])])
         self.t = np.array([s.t for s in ordered], dtype=float)
@@ -46,7 +45,7 @@ class Series:
         self.pending = np.array([s.pending_pods for s in ordered], dtype=float)
         self.fragmentation = np.array([s.fragmentation for s in ordered], dtype=float)
         self.queues = queue_names(log)
-        self.queue: dict[str, dict[str, "np.ndarray"]] = {}
+        self.queue: dict[str, dict[str, np.ndarray]] = {}
         for q in self.queues:
             self.queue[q] = {
                 "allocated": np.array([s.queue_allocated.get(q, 0.0) for s in ordered], dtype=float),
@@ -54,16 +53,14 @@ class Series:
                 "requested": np.array([s.queue_requested.get(q, 0.0) for s in ordered], dtype=float),
             }
 
-    def steps(self, values: "np.ndarray", max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    def steps(self, values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
         """(hours, values) for a post-step plot ending at the run's end; bucketed means past ``max_points``."""
         return step_arrays(self.t, values, self.end, max_points)
 
 
-def step_arrays(t: "np.ndarray", v: "np.ndarray", end: float,
+def step_arrays(t: np.ndarray, v: np.ndarray, end: float,
                 max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
     """Samples (sorted times ``t``, values ``v``) as a post-step line; time-weighted bucket means if long."""
-    import numpy as np
-
     if len(t) == 0:
         return [0.0, end / HOUR], [0.0, 0.0]
     end = max(end, float(t[-1]))
@@ -79,8 +76,6 @@ def step_arrays(t: "np.ndarray", v: "np.ndarray", end: float,
 def step_series(samples: Sequence[Sample], end: float, value: Callable[[Sample], float],
                 max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
     """(hours, values) of one per-sample value as a post-step line (see ``step_arrays``)."""
-    import numpy as np
-
     ordered = sorted(samples, key=lambda s: s.t)
     t = np.array([s.t for s in ordered], dtype=float)
     return step_arrays(t, np.array([float(value(s)) for s in ordered]), end, max_points)
@@ -245,8 +240,6 @@ def pick_frames(frames: Sequence[OccupancyFrame], count: int = MAX_OCCUPANCY_FRA
 
 def occupancy_map(log: SimLog, series: Optional[Series] = None) -> Figure:
     """Heatmaps nodes x GPUs of the used share of each GPU at a few instants."""
-    import numpy as np
-
     frames = pick_frames(log.occupancy)
     if not frames:
         return _placeholder("Node / GPU occupancy map", "no occupancy frames recorded in this run")
