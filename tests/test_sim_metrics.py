@@ -227,3 +227,21 @@ def test_one_pass_queue_integrals_match_direct_definition(rows, sim_end):
         return sum(abs(s.queue_allocated.get(k, 0.0) - s.queue_fair_share.get(k, 0.0)) for k in keys)
 
     assert m["fair_share_deviation"] == pytest.approx(time_mean(log.samples, end, deviation) / 64, abs=1e-9)
+    json.dumps(m, allow_nan=False)
+
+
+def test_never_started_by_shape():
+    m = summarize(hand_log())
+    # ja: 4 GPUs in 1 pod; jb: 4 GPUs in 2 pods; jc: 2 GPUs in 3 pods (never started) -> share
+    assert m["never_started_by_shape"] == {
+        "2-gpu": {"jobs": 1, "never_started": 0, "rate": 0.0},
+        "4-gpu": {"jobs": 1, "never_started": 0, "rate": 0.0},
+        "share": {"jobs": 1, "never_started": 1, "rate": 1.0},
+    }
+
+
+def test_jain_extremes():
+    assert jain_index([]) == 1.0 and jain_index([0.0, 0.0]) == 1.0
+    assert jain_index([1.0, 0.0, 0.0, 0.0]) == pytest.approx(0.25)  # one queue gets all: 1/n
+    assert jain_index([1e300, 1e300]) == pytest.approx(1.0)  # no overflow
+    assert jain_index([math.inf, 1.0]) == pytest.approx(0.5)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from functools import cached_property
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from gpuplane.sim.log import JobRecord, Sample, SimLog
 
@@ -273,11 +273,15 @@ def per_queue(log: SimLog, timeline: Optional[Timeline] = None) -> dict[str, dic
 
 
 def jain_index(xs: Sequence[float]) -> float:
-    """(Σx)² / (n Σx²); 1.0 for no values or all zeros (nobody treated differently)."""
-    squares = sum(x * x for x in xs)
-    if not xs or squares == 0:
+    """(Σx)² / (n Σx²); 1.0 for no values or all zeros (nobody treated differently).
+
+    Computed on x / max(x) (the index is scale-free) so huge ratios cannot overflow.
+    """
+    top = max(xs, default=0.0)
+    if top <= 0:
         return 1.0
-    return sum(xs) ** 2 / (len(xs) * squares)
+    scaled = [1.0 if x == top else x / top for x in xs] if math.isfinite(top) else [float(x == top) for x in xs]
+    return sum(scaled) ** 2 / (len(scaled) * sum(x * x for x in scaled))
 
 
 def fairness(log: SimLog, timeline: Optional[Timeline] = None) -> dict[str, float | int]:
@@ -312,6 +316,26 @@ def decision_latency(log: SimLog) -> dict[str, float | int]:
     }
 
 
+def shape_of(job: JobRecord) -> str:
+    """A job's pod shape for failure counts: cpu, share (< 1 GPU), or N GPUs per pod."""
+    per_pod = job.gpus / job.pods if job.pods else 0.0
+    if per_pod <= 0:
+        return "cpu"
+    if per_pod < 1:
+        return "share"
+    return f"{per_pod:g}-gpu"
+
+
+def never_started_by_shape(jobs: Sequence[JobRecord]) -> dict[str, dict[str, float | int]]:
+    """Scheduling failures (anchors 6.4): per pod shape, jobs submitted, never started, and the rate."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for job in jobs:
+        entry = counts[shape_of(job)]
+        entry[0] += 1
+        entry[1] += queueing_delay(job) is None
+    return {shape: {"jobs": n, "never_started": f, "rate": f / n} for shape, (n, f) in sorted(counts.items())}
+
+
 def per_kind(jobs: Sequence[JobRecord]) -> dict[str, dict]:
     """Delay and JCT by job kind (train, inference, notebook, ...)."""
     by_kind: dict[str, list[JobRecord]] = defaultdict(list)
@@ -323,6 +347,17 @@ def per_kind(jobs: Sequence[JobRecord]) -> dict[str, dict]:
 # ---------------------------------------------------------------- the whole summary
 
 
+def finite(value: Any) -> Any:
+    """The same structure with inf/NaN floats replaced by None, so metrics.json stays strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
 def summarize(log: SimLog) -> dict:
     """Every ``metrics.json`` key of the CLI contract plus the wider set of anchors.md 6.4."""
     jobs = list(log.jobs.values())
@@ -331,7 +366,7 @@ def summarize(log: SimLog) -> dict:
     frag_mean = timeline.mean(lambda s: s.fragmentation)
     stats = delay_and_jct(jobs)
     fair = fairness(log, timeline)
-    return {
+    return finite({
         "scenario": log.scenario,
         "seed": log.seed,
         "policy": log.policy,
@@ -347,6 +382,7 @@ def summarize(log: SimLog) -> dict:
         "fragmentation_ratio_mean": frag_mean / log.gpus if log.gpus > 0 else 0.0,
         "idle_gpu_hours_while_pending": idle_gpu_seconds_while_pending(log, timeline) / 3600.0,
         **job_counts(jobs),
+        "never_started_by_shape": never_started_by_shape(jobs),
         "evictions": sum(j.evictions for j in jobs),
         "pods_evicted": sum(c.pods_evicted for c in log.cycles),
         "makespan_s": makespan(jobs),
@@ -357,4 +393,4 @@ def summarize(log: SimLog) -> dict:
         "jain_queues": fair["jain_queues"],
         "fair_share_deviation": fair["fair_share_deviation"],
         "decision_latency": decision_latency(log),
-    }
+    })
