@@ -156,3 +156,12 @@ def test_report_is_reproducible(tmp_path: Path, factory_log: SimLog):
     first = write_report(tmp_path / "a", factory_log, summary)["report"].read_bytes()
     second = write_report(tmp_path / "b", factory_log, summary)["report"].read_bytes()
     assert first == second
+
+
+def test_print_summary_names_unstarted_shapes():
+    from test_sim_metrics import hand_log
+
+    log = hand_log()
+    buf = io.StringIO()
+    print_summary(summarize(log), log, console=Console(file=buf, width=100, color_system=None))
+    assert "1 job(s) never started by the end of the run (share 1)" in buf.getvalue()

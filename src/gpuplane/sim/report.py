@@ -129,7 +129,10 @@ def print_summary(summary: dict, log: SimLog, console: Optional[Console] = None)
         console.print(table)
     console.print(tables[4])
     if log.jobs and summary.get("jobs_never_started"):
-        console.print(f"[yellow]{summary['jobs_never_started']} job(s) never started by the end of the run[/yellow]")
+        shapes = ", ".join(f"{shape} {v['never_started']}" for shape, v in summary.get("never_started_by_shape", {}).items()
+                           if v["never_started"])
+        console.print(f"[yellow]{summary['jobs_never_started']} job(s) never started by the end of the run"
+                      f"{f' ({shapes})' if shapes else ''}[/yellow]")
 
 
 # ---------------------------------------------------------------- files
