@@ -45,7 +45,7 @@ from .jobs import SimJob
 from .log import CycleRecord, JobRecord, OccupancyFrame, Sample, SimLog
 from .manifests import job_objects, owner_reference, pod_name, pod_object
 
-__all__ = ["run_jobs", "simulate", "SimulationError", "EPOCH_S", "DEFAULT_PERIOD_S", "job_gpus"]
+__all__ = ["Engine", "run_jobs", "simulate", "SimulationError", "EPOCH_S", "DEFAULT_PERIOD_S", "job_gpus"]
 
 EPOCH_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z: simulated t=0
 DEFAULT_PERIOD_S = 10.0
@@ -79,7 +79,9 @@ class _JobState:
     done: bool = False
 
 
-class _Engine:
+class Engine:
+    """One simulation run (``run_jobs`` is the usual way in; tests reach the store through ``store``)."""
+
     def __init__(self, cluster_objects: list[dict[str, Any]], queues: list[dict[str, Any]], jobs: list[SimJob],
                  config: Optional[SchedulerConfig], period_s: float, progress: Optional[Progress], until: Optional[float],
                  scenario: str, seed: int, policy: str, write_status: bool, frames: int, namespace: str) -> None:
@@ -318,7 +320,7 @@ def run_jobs(cluster_objects: list[dict[str, Any]], queues: list[dict[str, Any]]
     Runs until every job has finished, or until simulated time ``until``. ``write_status=False``
     skips the status writes that only inform users (pending conditions, Queue status): faster,
     same decisions."""
-    return _Engine(cluster_objects, queues, jobs, config, period_s, progress, until, scenario, seed, policy,
+    return Engine(cluster_objects, queues, jobs, config, period_s, progress, until, scenario, seed, policy,
                    write_status, frames, namespace).run()
 
 
