@@ -114,3 +114,33 @@ def test_fractional_and_whole_gpu_jobs_share_a_node_and_status_is_written():
     q = eng.store.get("Queue", "a")
     assert q["status"]["allocated"]["gpu"] == 0.5
     assert log.samples[-1].queue_allocated == {"a": 0.5, "b": 0.0}
+
+
+def test_dra_and_mig_jobs_get_claims_that_leave_with_them():
+    dra = node("d0", 0)
+    devices = [{"name": f"gpu-{i}", "attributes": {"type": {"string": "gpu"}}} for i in range(4)]
+    devices += [{"name": f"gpu-4-mig-1g10gb-19-{i}", "attributes": {"type": {"string": "mig"}, "profile": {"string": "1g.10gb"}}}
+                for i in range(7)]
+    rslice = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": "d0-gpu"},
+              "spec": {"driver": "gpu.nvidia.com", "nodeName": "d0", "pool": {"name": "d0", "generation": 1, "resourceSliceCount": 1},
+                       "devices": devices}}
+    classes = [{"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": f"{t}.nvidia.com"},
+                "spec": {"selectors": [{"cel": {"expression": f"device.attributes['gpu.nvidia.com'].type == '{t}'"}}]}}
+               for t in ("gpu", "mig")]
+    jobs = [SimJob(name="w", queue="a", submit_s=0, duration_s=100, gpus_per_pod=2, dra=True, pods=2),
+            SimJob(name="m", queue="a", submit_s=0, duration_s=50, mig_profile="1g.10gb", pods=3)]
+    eng = Engine([dra, rslice] + classes, [queue("a", 4)], jobs, None, 10, None, None, "t", 0, "default", True, 5, "default")
+    log = eng.run()
+    assert log.jobs["w"].end_s == 100 and log.jobs["m"].end_s == 50
+    allocated: dict[str, list[str]] = {}
+    deleted = set()
+    for ev in eng.store.watch(0, {"ResourceClaim"}):
+        name = ev.object["metadata"]["name"]
+        if ev.type == "DELETED":
+            deleted.add(name)
+        results = ((ev.object.get("status") or {}).get("allocation") or {}).get("devices", {}).get("results", [])
+        if results:
+            allocated[name] = [r["device"] for r in results]
+    assert sorted(allocated) == ["m-0-gpu", "m-1-gpu", "m-2-gpu", "w-0-gpu", "w-1-gpu"] == sorted(deleted)
+    assert all("mig" in d for n in ("m-0-gpu", "m-1-gpu", "m-2-gpu") for d in allocated[n])
+    assert sorted(allocated["w-0-gpu"] + allocated["w-1-gpu"]) == ["gpu-0", "gpu-1", "gpu-2", "gpu-3"]
