@@ -30,6 +30,11 @@ from ..scheduler.config import SchedulerConfig
 from ..scheduler.cycle import ScheduleResult, run_rounds
 from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot, build_snapshot
 from .client import ClusterClient
+
+try:  # the informer-like parse cache of build_snapshot (branch perf); absent before it lands
+    from ..scheduler.snapshot import SnapshotCache
+except ImportError:  # pragma: no cover - depends on the scheduler version
+    SnapshotCache = None  # type: ignore[assignment,misc]
 from .store import Conflict, NotFound, StoreError, deep_copy
 
 __all__ = ["SchedulerLoop", "CycleOutcome"]
@@ -60,7 +65,9 @@ class SchedulerLoop:
         self.config = config or SchedulerConfig()
         self.scheduler_name = scheduler_name
         self.write_status = write_status
-        self._build = snapshot_builder or build_snapshot
+        self._build = snapshot_builder
+        # objects come back from the store with uid + resourceVersion: unchanged ones are reused
+        self.cache = SnapshotCache() if SnapshotCache is not None and snapshot_builder is None else None
 
     def list_objects(self) -> list[dict[str, Any]]:
         objects: list[dict[str, Any]] = []
@@ -71,7 +78,11 @@ class SchedulerLoop:
 
     def snapshot(self, objects: list[dict[str, Any]]) -> Snapshot:
         """The single call site of ``build_snapshot``."""
-        return self._build(objects, self.scheduler_name)
+        if self._build is not None:
+            return self._build(objects, self.scheduler_name)
+        if self.cache is not None:
+            return build_snapshot(objects, self.scheduler_name, cache=self.cache)
+        return build_snapshot(objects, self.scheduler_name)
 
     def run_cycle(self, now: Optional[str] = None) -> CycleOutcome:
         t0 = time.perf_counter()
