@@ -78,6 +78,21 @@ def test_same_seed_same_log(jobs, seed):
     assert [dataclasses.replace(c, wall_s=0) for c in a.cycles] == [dataclasses.replace(c, wall_s=0) for c in b.cycles]
 
 
+@settings(max_examples=6, deadline=None)
+@given(job_lists)
+def test_skipping_idle_cycles_changes_nothing_recorded(jobs):
+    """With nothing pending a cycle decides nothing: the engine's own sample equals the scheduler's."""
+    fast = run_jobs(NODES, QUEUES, jobs, skip_idle=True)
+    full = run_jobs(NODES, QUEUES, jobs, skip_idle=False)
+    assert fast.jobs == full.jobs
+    assert len(fast.samples) == len(full.samples) and len(fast.cycles) <= len(full.cycles)
+    for a, b in zip(fast.samples, full.samples):
+        assert a.t == b.t and a.pending_pods == b.pending_pods and a.running_pods == b.running_pods
+        for got, want in ((a.queue_allocated, b.queue_allocated), (a.queue_fair_share, b.queue_fair_share),
+                          (a.queue_requested, b.queue_requested)):
+            assert got.keys() == want.keys() and all(abs(got[q] - want[q]) < 1e-9 for q in got), (a, b)
+
+
 def test_gang_waits_for_all_pods_and_queue_reclaims_quota():
     # queue a takes the whole cluster over quota; b's later job reclaims its quota: a's jobs restart in full
     jobs = [SimJob(name=f"a{i}", queue="a", submit_s=0, duration_s=3600, gpus_per_pod=8) for i in range(2)]
@@ -97,7 +112,7 @@ def test_cycles_are_skipped_when_nothing_changes():
     jobs.append(SimJob(name="small", queue="a", submit_s=5, duration_s=50, gpus_per_pod=1))
     log = run_jobs(NODES, QUEUES, jobs, until=20_000)
     # submissions at 0 and 5 share the cycle at t=10; the finish at 60 brings one more; then nothing
-    assert [c.t for c in log.cycles] == [0.0, 10.0, 60.0]
+    assert [c.t for c in log.cycles] == [0.0, 10.0, 60.0] == [s.t for s in log.samples]
     assert log.jobs["big"].start_s is None and log.jobs["small"].end_s == 60.0
 
 

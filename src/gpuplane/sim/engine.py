@@ -10,7 +10,11 @@ cycle runs at the next multiple of ``period_s`` (``period_s=0``: at ``t`` itself
 event of that instant). Nothing changed, no cycle (KAI runs every second, but a cycle on an
 unchanged cluster decides nothing new; time-driven rules such as min-runtime are only
 re-evaluated at the next change). After a cycle with evictions the next one is ``max(period_s,
-1)`` later.
+1)`` later. With ``skip_idle`` (the default), a change that leaves no pod pending (a job
+finished on a cluster with nothing waiting) runs no cycle either: nothing can be bound,
+reclaimed or preempted then. Its ``Sample`` comes from the engine's copy of the scheduler's
+accounting (what each job was charged when bound); with nothing pending every queue's demand is
+met, so fair share = requested = allocated, which is what a cycle would report.
 
 Pods: a pod bound in a cycle starts running at once (kubelet-like status write: phase Running,
 ``startTime``). A job starts when ``minMember`` of its pods run and finishes ``duration_s``
@@ -77,6 +81,12 @@ class _JobState:
     running: set[str] = field(default_factory=set)
     started: bool = False
     done: bool = False
+    active: bool = False  # submitted and not finished
+    charge: float = 0.0  # GPUs the scheduler charged its queue for its bound pods
+
+    @property
+    def pending(self) -> int:
+        return self.job.pods - len(self.running) if self.active else 0
 
 
 class Engine:
@@ -84,7 +94,8 @@ class Engine:
 
     def __init__(self, cluster_objects: list[dict[str, Any]], queues: list[dict[str, Any]], jobs: list[SimJob],
                  config: Optional[SchedulerConfig], period_s: float, progress: Optional[Progress], until: Optional[float],
-                 scenario: str, seed: int, policy: str, write_status: bool, frames: int, namespace: str) -> None:
+                 scenario: str, seed: int, policy: str, write_status: bool, frames: int, namespace: str,
+                 skip_idle: bool = True) -> None:
         self.now = 0.0
         self.store = ObjectStore(clock=lambda: EPOCH_S + self.now, seed=seed)
         self.loop = SchedulerLoop(self.store, config, write_status=write_status)
@@ -124,6 +135,13 @@ class Engine:
         self.next_frame = 0.0
         self.dirty = False
         self.cycle_at = math.inf
+        self.skip_idle = skip_idle
+        self.pending = 0  # pods waiting to be bound, over all jobs
+        self.running_pods = 0
+        parents = {(q.get("spec") or {}).get("parentQueue") for q in queues}
+        self.queue_alloc: dict[str, float] = {q["metadata"]["name"]: 0.0 for q in queues
+                                              if q["metadata"]["name"] not in parents}
+        self.evicting = False
 
     # --- events ---------------------------------------------------------------------------
     def _push(self, t: float, order: int, name: str, attempt: int) -> None:
@@ -156,7 +174,10 @@ class Engine:
                         self._finish(self.jobs[name], attempt)
             else:
                 self.dirty = False
-                self._cycle()
+                if self.skip_idle and self.pending == 0 and not self.evicting:
+                    self._quiet_sample()
+                else:
+                    self._cycle()
             if self.progress is not None:
                 self.progress(self.now, self.horizon)
         self.log.sim_seconds = self.now if self.until is None else min(self.until, max(self.now, 0.0))
@@ -175,6 +196,9 @@ class Engine:
     def _create_pods(self, st: _JobState) -> None:
         for i in range(st.job.pods):
             self.store.create(pod_object(st.job, i, self.ns, st.owner))
+        before = st.pending
+        st.active = True
+        self.pending += st.pending - before
         self._changed()
 
     def _finish(self, st: _JobState, attempt: int) -> None:
@@ -187,6 +211,10 @@ class Engine:
         self.store.delete("PodGroup", st.job.name, self.ns)
         for i in range(st.job.pods):
             self.pod_job.pop(pod_name(st.job, i), None)
+        self.pending -= st.pending
+        self.running_pods -= len(st.running)
+        self._uncharge(st)
+        st.active = False
         st.running.clear()
         st.done = True
         st.record.end_s = self.now
@@ -212,6 +240,11 @@ class Engine:
             self.store.update_status({"kind": "Pod", "metadata": pod["metadata"], "status": status})
             st = self.jobs[job]
             st.running.add(key[1])
+            self.pending -= 1
+            self.running_pods += 1
+            charged = float(out.result.placements[key].charge.get("gpu", 0))
+            st.charge += charged
+            self.queue_alloc[st.job.queue] = self.queue_alloc.get(st.job.queue, 0.0) + charged
             need = st.job.min_member or st.job.pods
             if not st.started and len(st.running) >= need:
                 st.started = True
@@ -222,6 +255,7 @@ class Engine:
         for job in sorted(restarted):
             self._restart(self.jobs[job])
         self._record(out)
+        self.evicting = bool(out.evicted)
         if out.evicted:
             self._changed(max(self.period, 1.0))
 
@@ -230,6 +264,10 @@ class Engine:
         st.attempt += 1
         st.record.evictions += 1
         st.started = False
+        self.pending -= st.pending
+        self.running_pods -= len(st.running)
+        self._uncharge(st)
+        st.active = False
         st.running.clear()
         for i in range(st.job.pods):
             try:
@@ -237,6 +275,23 @@ class Engine:
             except StoreError:
                 pass  # the scheduler deleted it
         self._create_pods(st)
+
+    def _uncharge(self, st: _JobState) -> None:
+        if st.charge:
+            left = self.queue_alloc.get(st.job.queue, 0.0) - st.charge
+            self.queue_alloc[st.job.queue] = 0.0 if abs(left) < 1e-9 else left
+        st.charge = 0.0
+
+    def _quiet_sample(self) -> None:
+        """The sample a cycle would record with nothing pending (see the module docstring)."""
+        last = self.log.samples[-1].queue_allocated if self.log.samples else self.queue_alloc
+        alloc = {q: self.queue_alloc.get(q, 0.0) for q in last}
+        self.log.samples.append(Sample(t=self.now, gpus_allocated=sum(alloc.values()), queue_allocated=alloc,
+                                       queue_fair_share=dict(alloc), queue_requested=dict(alloc), pending_pods=0,
+                                       running_pods=self.running_pods))
+        if self.now >= self.next_frame:
+            self.log.occupancy.append(self._frame())
+            self.next_frame = (math.floor(self.now / self.frame_every) + 1) * self.frame_every
 
     def _record(self, out: CycleOutcome) -> None:
         res = out.result
@@ -314,14 +369,14 @@ def run_jobs(cluster_objects: list[dict[str, Any]], queues: list[dict[str, Any]]
              config: Optional[SchedulerConfig] = None, period_s: float = DEFAULT_PERIOD_S,
              progress: Optional[Progress] = None, until: Optional[float] = None, scenario: str = "jobs",
              seed: int = 0, policy: str = "default", write_status: bool = True, frames: int = 20,
-             namespace: str = "default") -> SimLog:
+             namespace: str = "default", skip_idle: bool = True) -> SimLog:
     """Simulate ``jobs`` on a cluster (Nodes, ResourceSlices, DeviceClasses...) with these Queues.
 
     Runs until every job has finished, or until simulated time ``until``. ``write_status=False``
     skips the status writes that only inform users (pending conditions, Queue status): faster,
     same decisions."""
     return Engine(cluster_objects, queues, jobs, config, period_s, progress, until, scenario, seed, policy,
-                   write_status, frames, namespace).run()
+                   write_status, frames, namespace, skip_idle).run()
 
 
 def simulate(scenario: Any, seed: int, progress: Optional[Progress] = None) -> SimLog:
