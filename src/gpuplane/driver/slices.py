@@ -55,7 +55,7 @@ class GpuSpec:
     minor: int
     uuid: str
     product_name: str
-    memory_mib: int
+    memory_mib: int  # 0 = unknown: no memory capacity
     architecture: str = "Hopper"
     brand: str = "Nvidia"
     compute_capability: str = "9.0"
@@ -114,6 +114,10 @@ def gpu_device(gpu: GpuSpec, shared: bool = False) -> dict[str, Any]:
     attrs.update(_common_attributes(gpu))
     memory = f"{gpu.memory_mib}Mi"
     dev: dict[str, Any] = {"name": f"gpu-{gpu.minor}", "attributes": attrs}
+    if gpu.memory_mib <= 0:  # framebuffer size unknown (e.g. undisclosed models of a trace)
+        if shared:
+            raise ValueError(f"GPU {gpu.uuid}: memory sharing needs the GPU's memory size")
+        return dev
     if shared:
         dev["allowMultipleAllocations"] = True
         dev["capacity"] = {"memory": {"value": memory, "requestPolicy": {
