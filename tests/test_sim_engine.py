@@ -159,3 +159,13 @@ def test_dra_and_mig_jobs_get_claims_that_leave_with_them():
     assert sorted(allocated) == ["m-0-gpu", "m-1-gpu", "m-2-gpu", "w-0-gpu", "w-1-gpu"] == sorted(deleted)
     assert all("mig" in d for n in ("m-0-gpu", "m-1-gpu", "m-2-gpu") for d in allocated[n])
     assert sorted(allocated["w-0-gpu"] + allocated["w-1-gpu"]) == ["gpu-0", "gpu-1", "gpu-2", "gpu-3"]
+
+
+def test_time_moves_on_after_evictions():
+    """A cycle with evictions is followed by one ``period_s`` later, never by one at the same instant."""
+    jobs = [SimJob(name=f"a{i}", queue="a", submit_s=0, duration_s=3600, gpus_per_pod=8) for i in range(2)]
+    jobs.append(SimJob(name="b0", queue="b", submit_s=100, duration_s=600, pods=2, gpus_per_pod=4))
+    for period in (0.0, 10.0, 300.0):
+        log = run_jobs(NODES, QUEUES, jobs, period_s=period)
+        times = [c.t for c in log.cycles]
+        assert len(times) == len(set(times)), (period, times)

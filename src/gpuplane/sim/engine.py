@@ -256,7 +256,8 @@ class Engine:
             self._restart(self.jobs[job])
         self._record(out)
         self.evicting = bool(out.evicted)
-        if out.evicted:
+        if out.evicted:  # the restarts asked for a cycle now; the next one waits (no loop at one instant)
+            self.dirty = False
             self._changed(max(self.period, 1.0))
 
     def _restart(self, st: _JobState) -> None:
