@@ -142,3 +142,10 @@ def test_small_philly_file_submit_relative_and_drops(tmp_path):
     jobs, quotas = philly_jobs(trace, vcs, 0.25)
     assert quotas == {"a": 8, "b": 16}
     assert [(j.name, j.queue, j.submit_s, j.gpus) for j in jobs] == [("philly-0", "a", 11.0, 1.0), ("philly-2", "b", 6.0, 2.0)]
+
+
+@pytest.mark.parametrize("bad", ["2017-02-30 00:00:00", "2017-13-01 00:00:00", "2017-10-09 24:00:00", "2017-10-09T07:00:00"])
+def test_impossible_timestamps_are_rejected(tmp_path, bad):
+    trace = _write(tmp_path, "t.csv", f"timestamp,duration,num_gpus,cluster\n{bad},1,1,a\n")
+    with pytest.raises(TraceError, match="t.csv:2: column 'timestamp'"):
+        philly_jobs(trace, _write(tmp_path, "v.csv", "vc,node num\na,1\n"))
