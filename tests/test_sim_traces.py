@@ -149,3 +149,14 @@ def test_impossible_timestamps_are_rejected(tmp_path, bad):
     trace = _write(tmp_path, "t.csv", f"timestamp,duration,num_gpus,cluster\n{bad},1,1,a\n")
     with pytest.raises(TraceError, match="t.csv:2: column 'timestamp'"):
         philly_jobs(trace, _write(tmp_path, "v.csv", "vc,node num\na,1\n"))
+
+
+def test_openb_small_file_shapes_and_pending_pods_stay_to_the_end(tmp_path):
+    pods = _write(tmp_path, "p.csv", "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n"
+                  "a,1000,1024,1,500,T4,LS,Running,10,110,10\n"
+                  "b,2000,2048,2,1000,T4|P100,BE,Succeeded,20,50,20\n"
+                  "c,500,512,0,0,,BE,Pending,30,,\n")
+    a, b, c = openb_jobs(pods)
+    assert (a.gpu_fraction, a.submit_s, a.duration_s, a.node_selector, a.kind) == (0.5, 10, 100, {"nvidia.com/gpu.product": "T4"}, "inference")
+    assert (b.gpus_per_pod, b.duration_s, b.node_selector) == (2, 30, {})
+    assert (c.gpus, c.submit_s, c.duration_s) == (0, 30, 80)
