@@ -24,6 +24,7 @@ TRAIN_SHAPES = ((1, 1), (1, 2), (1, 4), (1, 8), (2, 8), (4, 8))  # (pods, GPUs p
 TRAIN_SHAPE_WEIGHTS = (0.35, 0.15, 0.15, 0.15, 0.12, 0.08)
 FRACTIONS = (0.25, 0.5)
 NOTEBOOK_MEMORY_MIB = (10_240, 20_480)
+DEFAULT_MIG_PROFILES = ("1g.10gb", "3g.40gb")  # A100 80GB and H100 80GB names (H200: 1g.18gb, 3g.71gb)
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,13 @@ def _mig_size(profile: str) -> float:
 
 
 def synthetic_mix(seed: int, hours: float, queues: list[str], cluster_gpus: int, load: float = 0.9,
-                  mig_profiles: Sequence[str] = ("1g.18gb", "3g.71gb"), dra_mig: bool = True,
+                  mig_profiles: Sequence[str] = DEFAULT_MIG_PROFILES, dra_mig: bool = True,
                   kind_weights: dict[str, float] | None = None) -> list[SimJob]:
     """Jobs submitted in ``[0, hours)`` for ``queues`` on a ``cluster_gpus``-GPU cluster, sorted by submit time.
 
-    ``mig_profiles`` empty (or a ``mig`` weight of 0) leaves MIG jobs out, for clusters without MIG.
+    ``mig_profiles`` must be profiles some node offers (see
+    :func:`gpuplane.sim.profiles.mig_profile_names`), or MIG jobs never run; the default names exist
+    on A100 80GB and H100 80GB. Empty (or a ``mig`` weight of 0) leaves MIG jobs out.
     """
     if not queues:
         raise ValueError("synthetic_mix: queues must name at least one queue")
