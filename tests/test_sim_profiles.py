@@ -111,3 +111,11 @@ def test_openb_profiles_come_from_the_node_list():
     from_csv = P.openb_profiles(OPENB_NODES)
     assert from_csv == {k: v for k, v in P.PROFILES.items() if k.startswith("openb-")}
     assert from_csv["openb-g2"].gpus == 8 and from_csv["openb-t4"].gpus == 2
+
+
+def test_mig_profile_names_lists_what_dra_nodes_offer():
+    objs = P.node_objects(P.PROFILES["a100-80gb"], "a", mode="dra") + P.node_objects(P.PROFILES["hgx-h200"], "h")
+    assert P.mig_profile_names(objs) == ["1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"]
+    assert P.mig_profile_names(P.node_objects(P.PROFILES["l40s"], "l", mode="dra")) == []
+    from gpuplane.sim.synthetic import DEFAULT_MIG_PROFILES
+    assert set(DEFAULT_MIG_PROFILES) <= set(P.mig_profile_names(objs))

@@ -231,6 +231,13 @@ def device_classes(extended_resource: bool = True) -> list[dict[str, Any]]:
     return [cls("gpu.nvidia.com", "gpu", "nvidia.com/gpu" if extended_resource else None), cls("mig.nvidia.com", "mig", None)]
 
 
+def mig_profile_names(objects: list[dict[str, Any]]) -> list[str]:
+    """MIG profiles offered by the ResourceSlices among ``objects`` (sorted), e.g. to draw MIG jobs that can run."""
+    names = {d["attributes"]["profile"]["string"] for o in objects if o.get("kind") == "ResourceSlice"
+             for d in o.get("spec", {}).get("devices", []) or [] if "profile" in d.get("attributes", {})}
+    return sorted(names)
+
+
 def with_gpus(profile: NodeProfile, gpus: int) -> NodeProfile:
     """The same server model with another GPU count (OpenB lists several shapes per model)."""
     return replace(profile, gpus=gpus)

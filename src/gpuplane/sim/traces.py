@@ -13,9 +13,10 @@ Every bad row is reported as a :class:`TraceError` naming the file, line and col
 
 from __future__ import annotations
 
+import calendar
 import csv
 import math
-from datetime import datetime, timezone
+import re
 from pathlib import Path
 
 from gpuplane.sim.jobs import SimJob
@@ -66,6 +67,20 @@ def _number(path: Path, line: int, col: str, raw: str, *, integer: bool = False,
     return value
 
 
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
+
+
+def _utc_seconds(text: str) -> float | None:
+    """'YYYY-MM-DD HH:MM:SS' (taken as UTC) to POSIX seconds; None when malformed or not a real date."""
+    m = _TIMESTAMP.match(text)
+    if not m:
+        return None
+    y, mo, d, h, mi, sec = (int(g) for g in m.groups())
+    if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60 and sec < 60):
+        return None
+    return float(calendar.timegm((y, mo, d, h, mi, sec)))
+
+
 def philly_vcs(vc_csv: str | Path, scale: float = 0.25) -> dict[str, int]:
     """VC -> GPU quota at ``scale``: ``round(node num x scale)`` nodes (at least 1) of 8 GPUs."""
     if not scale > 0:
@@ -105,10 +120,9 @@ def philly_jobs(trace_csv: str | Path, vc_csv: str | Path, scale: float = 0.25) 
     path = Path(trace_csv)
     parsed: list[tuple[int, float, float, int, str]] = []
     for i, (line, row) in enumerate(_rows(path, PHILLY_COLUMNS)):
-        try:
-            ts = datetime.strptime(row["timestamp"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-        except ValueError:
-            raise TraceError(f"{path}:{line}: column 'timestamp': {row['timestamp']!r} is not YYYY-MM-DD HH:MM:SS") from None
+        ts = _utc_seconds(row["timestamp"])
+        if ts is None:
+            raise TraceError(f"{path}:{line}: column 'timestamp': {row['timestamp']!r} is not YYYY-MM-DD HH:MM:SS")
         duration = _number(path, line, "duration", row["duration"])
         gpus = int(_number(path, line, "num_gpus", row["num_gpus"], integer=True, positive=True))
         if not row["cluster"]:
