@@ -21,7 +21,7 @@ error that names them)::
     scheduler: {placementStrategy: {gpu: binpack}}   # what ``gpuplane schedule --config`` accepts
 
 The built-in default (:data:`DEFAULT_SCENARIO`): 8 HGX H200, 4 A100 80GB with MIG (DRA) and 4
-L40S nodes; two departments with two queues each; four hours of the synthetic mix (training
+L40S nodes; two departments with two queues each; four hours of arrivals of the synthetic mix at load 2.5 (training
 gangs, fractional inference, notebooks, MIG requests), enough to queue jobs and make queues
 reclaim their quota from each other.
 """
@@ -210,7 +210,7 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         {"name": "product-inference", "parent": "product", "gpu": {"quota": 32}, "priority": 10},
         {"name": "product-batch", "parent": "product", "gpu": {"quota": 24}},
     ],
-    "workload": {"synthetic": {"hours": 4, "load": 0.9}},
+    "workload": {"synthetic": {"hours": 4, "load": 2.5}},  # ~140 jobs: queueing, reclaim; ~8 s wall on 2 busy cores
 }
 
 
@@ -281,10 +281,12 @@ def build_run(s: Scenario, seed: int) -> Run:
     w = s.workload
     jobs: list[SimJob]
     if w.synthetic is not None:
+        from .profiles import mig_profile_names
         from .synthetic import synthetic_mix
 
-        jobs = synthetic_mix(seed, w.synthetic.hours, w.synthetic.queues or leaves or ["default"], _gpus(cluster),
-                             w.synthetic.load)
+        mig = mig_profile_names(cluster)  # MIG jobs only of profiles the cluster offers (none: no MIG jobs)
+        jobs = synthetic_mix(seed, w.synthetic.hours, w.synthetic.queues or leaves or ["default-queue"], _gpus(cluster),
+                             w.synthetic.load, mig_profiles=mig[:2] if mig else ())
     elif w.philly is not None:
         from .traces import philly_jobs
 
