@@ -19,9 +19,9 @@ venv: $(STAMP)
 oracle:
 	@bash hack/oracle/build.sh
 
-# The main job on the embedded default (until the simulator lands: allocate on the bundled example cluster).
+# The main job: the simulator on its built-in default scenario (report in ./gpuplane-report).
 run: $(STAMP)
-	$(VENV)/bin/gpuplane allocate --node node-a -f examples/cluster
+	$(VENV)/bin/gpuplane sim
 
 test: $(STAMP) oracle
 	$(PY) -m pytest

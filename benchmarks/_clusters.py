@@ -23,6 +23,9 @@ import random
 import uuid
 from typing import Any, Callable
 
+from gpuplane.driver.hardware import H200_MIG
+from gpuplane.driver.slices import GpuSpec, build_slices
+
 DRIVER = "gpu.nvidia.com"
 GPUS_PER_NODE = 8
 GPU_MEMORY = "143771Mi"  # H200: 150,754,820,096 B, rounded down to 1 MiB
@@ -31,17 +34,6 @@ PRODUCT = "NVIDIA H200"
 NAMESPACE = "bench"
 
 VARIANTS = ("gpu", "mig", "shared")
-
-# H200 MIG profiles (measured table): name, GI profile id, SMs, memory MiB,
-# copy engines, decoders, jpeg engines, ofa engines, placement starts, size in memory slices.
-MIG_PROFILES = (
-    ("1g.18gb", 19, 16, 16384, 1, 1, 1, 0, (0, 1, 2, 3, 4, 5, 6), 1),
-    ("2g.35gb", 14, 32, 33280, 2, 2, 2, 0, (0, 2, 4), 2),
-    ("3g.71gb", 9, 60, 71424, 3, 3, 3, 0, (0, 4), 4),
-    ("7g.141gb", 0, 132, 143360, 8, 7, 7, 1, (0,), 8),
-)
-FULL_GPU_ENGINES = {"multiprocessors": 132, "copy-engines": 8, "decoders": 7, "jpeg-engines": 7, "ofa-engines": 1}
-
 
 def node_name(i: int) -> str:
     return f"node-{i:05d}"
@@ -78,118 +70,24 @@ def node_object(i: int) -> dict[str, Any]:
     }
 
 
-def _common_attributes(node: int, gpu: int) -> dict[str, Any]:
-    # HGX H200: GPUs 0-3 on NUMA node 0, 4-7 on NUMA node 1; two GPUs per PCIe root.
+def gpu_spec(node: int, gpu: int) -> GpuSpec:
+    """GPU ``gpu`` of node ``node``: HGX H200 layout (GPUs 0-3 on NUMA node 0, 4-7 on 1; two per PCIe root)."""
     bus = 0x18 + 0x10 * gpu
-    return {
-        "productName": {"string": PRODUCT},
-        "brand": {"string": "Nvidia"},
-        "architecture": {"string": "Hopper"},
-        "cudaComputeCapability": {"version": "9.0.0"},
-        "driverVersion": {"version": "580.159.4"},
-        "cudaDriverVersion": {"version": "13.0.0"},
-        "resource.kubernetes.io/pciBusID": {"string": f"0000:{bus:02x}:00.0"},
-        "resource.kubernetes.io/pcieRoot": {"string": f"pci0000:{0x10 * (gpu // 2 + 1):02x}"},
-        "resource.kubernetes.io/numaNode": {"int": gpu // 4},
-    }
-
-
-def _gpu_device(node: int, gpu: int, shared: bool) -> dict[str, Any]:
-    attrs = {"type": {"string": "gpu"}, "uuid": {"string": _gpu_uuid(node, gpu)}}
-    attrs.update(_common_attributes(node, gpu))
-    dev: dict[str, Any] = {"name": f"gpu-{gpu}", "attributes": attrs}
-    if shared:
-        dev["allowMultipleAllocations"] = True
-        dev["capacity"] = {
-            "memory": {
-                "value": GPU_MEMORY,
-                "requestPolicy": {"default": GPU_MEMORY, "validRange": {"min": "1Mi", "max": GPU_MEMORY, "step": "1Mi"}},
-            }
-        }
-    else:
-        dev["capacity"] = {"memory": {"value": GPU_MEMORY}}
-    return dev
-
-
-def _slice(node: int, suffix: str, count: int, **spec: Any) -> dict[str, Any]:
-    name = node_name(node)
-    return {
-        "apiVersion": "resource.k8s.io/v1",
-        "kind": "ResourceSlice",
-        "metadata": {"name": f"{name}-{DRIVER}-{suffix}"},
-        "spec": {"driver": DRIVER, "nodeName": name, "pool": {"name": name, "generation": 1, "resourceSliceCount": count}, **spec},
-    }
-
-
-def _counters(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: {"value": str(v)} for k, v in values.items()}
-
-
-def _mig_devices(node: int, gpu: int) -> list[dict[str, Any]]:
-    cset = f"gpu-{gpu}-counter-set"
-    full = _gpu_device(node, gpu, shared=False)
-    full_consumes = dict(FULL_GPU_ENGINES)
-    full_consumes["memory"] = GPU_MEMORY
-    for s in range(8):
-        full_consumes[f"memory-slice-{s}"] = 1
-    full["consumesCounters"] = [{"counterSet": cset, "counters": _counters(full_consumes)}]
-    devices = [full]
-    common = _common_attributes(node, gpu)
-    for profile, pid, sms, mem, ce, dec, jpg, ofa, starts, size in MIG_PROFILES:
-        for start in starts:
-            attrs = {
-                "type": {"string": "mig"},
-                "uuid": {"string": _mig_uuid(node, gpu, pid, start)},
-                "parentUUID": {"string": _gpu_uuid(node, gpu)},
-                "profile": {"string": profile},
-            }
-            attrs.update(common)
-            consumes: dict[str, Any] = {"multiprocessors": sms, "copy-engines": ce, "decoders": dec, "jpeg-engines": jpg}
-            if ofa:
-                consumes["ofa-engines"] = ofa
-            consumes["memory"] = f"{mem}Mi"
-            for s in range(start, start + size):
-                consumes[f"memory-slice-{s}"] = 1
-            capacity = {
-                "multiprocessors": {"value": str(sms)},
-                "copyEngines": {"value": str(ce)},
-                "decoders": {"value": str(dec)},
-                "jpegEngines": {"value": str(jpg)},
-                "memory": {"value": f"{mem}Mi"},
-            }
-            if ofa:
-                capacity["ofaEngines"] = {"value": str(ofa)}
-            devices.append(
-                {
-                    "name": f"gpu-{gpu}-mig-{profile.replace('.', '')}-{pid}-{start}",
-                    "attributes": attrs,
-                    "capacity": capacity,
-                    "consumesCounters": [{"counterSet": cset, "counters": _counters(consumes)}],
-                }
-            )
-    return devices
+    return GpuSpec(
+        minor=gpu, uuid=_gpu_uuid(node, gpu), product_name=PRODUCT, memory_mib=GPU_MEMORY_MI,
+        driver_version="580.159.04", cuda_driver_version="13.0", compute_capability="9.0",
+        pci_bus_id=f"0000:{bus:02x}:00.0", pcie_root=f"pci0000:{0x10 * (gpu // 2 + 1):02x}", numa_node=gpu // 4,
+        mig_profiles=H200_MIG,
+    )
 
 
 def node_slices(variant: str, node: int) -> list[dict[str, Any]]:
-    """The ResourceSlices that node ``node`` publishes in ``variant``."""
-    if variant == "gpu":
-        return [_slice(node, "gpus", 1, devices=[_gpu_device(node, g, shared=False) for g in range(GPUS_PER_NODE)])]
-    if variant == "shared":
-        return [_slice(node, "gpus", 1, devices=[_gpu_device(node, g, shared=True) for g in range(GPUS_PER_NODE)])]
-    if variant == "mig":
-        total = GPUS_PER_NODE + 1
-        counter_sets = []
-        for g in range(GPUS_PER_NODE):
-            values: dict[str, Any] = dict(FULL_GPU_ENGINES)
-            values["memory"] = GPU_MEMORY
-            for s in range(8):
-                values[f"memory-slice-{s}"] = 1
-            counter_sets.append({"name": f"gpu-{g}-counter-set", "counters": _counters(values)})
-        out = [_slice(node, "counters", total, sharedCounters=counter_sets)]
-        for g in range(GPUS_PER_NODE):
-            out.append(_slice(node, f"gpu-{g}", total, devices=_mig_devices(node, g)))
-        return out
-    raise ValueError(f"unknown variant {variant!r}")
+    """The ResourceSlices that node ``node`` publishes in ``variant`` (built by gpuplane.driver.slices)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}")
+    gpus = [gpu_spec(node, g) for g in range(GPUS_PER_NODE)]
+    return build_slices(node_name(node), gpus, mode=variant,
+                        mig_uuid=lambda g: (lambda p, start: _mig_uuid(node, g.minor, p.profile_id, start)))
 
 
 # --- claims ------------------------------------------------------------------------------

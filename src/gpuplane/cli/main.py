@@ -140,11 +140,15 @@ def bench() -> None:
 
 def _register_commands() -> None:
     from gpuplane.scheduler.cli import explain_command, schedule_command
+    from gpuplane.sim.cli import sim_command
     from gpuplane.sim.openb.cli import openb_command
+    from gpuplane.sim.philly import philly_command
 
     cli.add_command(schedule_command)
     cli.add_command(explain_command)
     bench.add_command(openb_command)
+    bench.add_command(philly_command)
+    cli.add_command(sim_command)
 
 
 _register_commands()

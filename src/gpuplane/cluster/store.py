@@ -1,0 +1,308 @@
+"""An embedded object store with the Kubernetes API server's semantics the scheduler relies on.
+
+Why embedded: the simulator runs the scheduler loop on this store through the same
+:class:`~gpuplane.cluster.client.ClusterClient` interface it will use on a real API server, so
+what the loop does here (list, bind, status writes, deletes) is what it will do there.
+
+Semantics kept from the API server:
+
+* ``metadata.resourceVersion``: a string, from one counter shared by all kinds, increasing with
+  every write; ``list`` returns the store's current version.
+* optimistic concurrency: ``update``/``update_status``/``delete`` with a ``resourceVersion``
+  that is not the stored one fail with :class:`Conflict`; without one they apply.
+* status subresource: ``update`` keeps the stored ``.status``; ``update_status`` changes only
+  ``.status``. ``metadata.generation`` starts at 1 and grows when anything outside
+  ``metadata``/``status`` changes. A write that changes nothing keeps the resourceVersion.
+* ``create`` sets ``uid`` (deterministic, from a seed), ``creationTimestamp`` (from the injected
+  clock: simulated time), ``generation`` and ``resourceVersion``; ``generateName`` is honoured;
+  an existing name fails with :class:`AlreadyExists`.
+* ``bind``: the ``pods/binding`` subresource (sets ``spec.nodeName`` and the binding's
+  annotations; a bound pod fails with :class:`Conflict`).
+* ``delete``: objects whose ``ownerReferences`` name the deleted object's uid are deleted too
+  (background cascade, done at once: there is no garbage-collector lag in simulated time).
+* ``watch(since)``: ADDED/MODIFIED/DELETED events after a resourceVersion, in order; history
+  is bounded and a watch from a version older than it fails with :class:`Expired` (HTTP 410).
+
+Stored objects are never mutated in place: every write stores a fresh copy, so ``list(...,
+copy=False)`` can hand out the stored dicts to readers that promise not to change them (the
+scheduler loop), without copying thousands of pods per cycle.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Optional
+
+__all__ = [
+    "StoreError", "NotFound", "AlreadyExists", "Conflict", "Invalid", "Expired",
+    "WatchEvent", "ObjectStore", "CLUSTER_SCOPED", "deep_copy", "format_time",
+]
+
+# kinds without a namespace (everything else defaults to namespace "default")
+CLUSTER_SCOPED = frozenset({
+    "Node", "Namespace", "PriorityClass", "Queue", "Topology", "DeviceClass", "ResourceSlice",
+    "SchedulingShard", "ClusterRole", "StorageClass",
+})
+
+Key = tuple[str, str]
+
+
+class StoreError(Exception):
+    """A failed request; ``reason`` is the API server's status reason."""
+
+    reason = "InternalError"
+
+    def __init__(self, kind: str, namespace: str, name: str, message: str) -> None:
+        self.kind, self.namespace, self.name = kind, namespace, name
+        where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+        super().__init__(f"{where}: {message}")
+
+
+class NotFound(StoreError):
+    reason = "NotFound"
+
+
+class AlreadyExists(StoreError):
+    reason = "AlreadyExists"
+
+
+class Conflict(StoreError):
+    reason = "Conflict"
+
+
+class Invalid(StoreError):
+    reason = "Invalid"
+
+
+class Expired(StoreError):
+    reason = "Expired"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED
+    object: dict[str, Any]
+    resource_version: int
+
+
+def deep_copy(value: Any) -> Any:
+    """Copy JSON-like data (dicts, lists, scalars): several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: deep_copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [deep_copy(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
+def format_time(seconds: float) -> str:
+    """RFC3339 (UTC, whole seconds), the form of ``metadata.creationTimestamp``."""
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _without(obj: dict[str, Any], *drop: str) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in drop}
+
+
+class ObjectStore:
+    """The store; implements :class:`~gpuplane.cluster.client.ClusterClient`."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, seed: int = 0, history: int = 100_000) -> None:
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._rv = 0
+        self._objects: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._dependents: dict[str, set[tuple[str, Key]]] = {}  # owner uid -> dependents
+        self._events: deque[WatchEvent] = deque(maxlen=history)
+        self._generated = 0
+
+    # --- reads ----------------------------------------------------------------------------
+    @property
+    def resource_version(self) -> str:
+        return str(self._rv)
+
+    def get(self, kind: str, name: str, namespace: str = "") -> dict[str, Any]:
+        ns = self._namespace(kind, namespace)
+        obj = self._objects.get(kind, {}).get((ns, name))
+        if obj is None:
+            raise NotFound(kind, ns, name, "not found")
+        return deep_copy(obj)
+
+    def list(self, kind: str, namespace: Optional[str] = None, label_selector: Optional[dict[str, str]] = None,
+             copy: bool = True) -> tuple[list[dict[str, Any]], str]:
+        """Objects of ``kind`` (sorted by namespace and name) and the store's resourceVersion.
+
+        ``copy=False`` returns the stored dicts themselves: callers must not change them."""
+        items = []
+        for (ns, _), obj in sorted(self._objects.get(kind, {}).items()):
+            if namespace is not None and ns != namespace:
+                continue
+            if label_selector:
+                labels = obj["metadata"].get("labels") or {}
+                if any(labels.get(k) != v for k, v in label_selector.items()):
+                    continue
+            items.append(deep_copy(obj) if copy else obj)
+        return items, str(self._rv)
+
+    def count(self, kind: str) -> int:
+        return len(self._objects.get(kind, {}))
+
+    def watch(self, since: str | int = 0, kinds: Optional[set[str]] = None) -> Iterator[WatchEvent]:
+        """Events after resourceVersion ``since`` (in order), up to now; raises ``Expired`` if
+        the history no longer reaches back that far."""
+        since_rv = int(since)
+        if self._events and since_rv < self._events[0].resource_version - 1:
+            raise Expired("", "", "watch", f"resourceVersion {since_rv} is too old (oldest kept: {self._events[0].resource_version})")
+        for ev in list(self._events):
+            if ev.resource_version > since_rv and (kinds is None or ev.object.get("kind") in kinds):
+                yield ev
+
+    # --- writes ---------------------------------------------------------------------------
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        kind, ns, name = self._identity(obj, creating=True)
+        bucket = self._objects.setdefault(kind, {})
+        new = deep_copy(obj)
+        meta = new.setdefault("metadata", {})
+        if not name:
+            name = self._generate_name(kind, ns, meta.get("generateName"))
+        if (ns, name) in bucket:
+            raise AlreadyExists(kind, ns, name, "already exists")
+        meta["name"] = name
+        if kind not in CLUSTER_SCOPED:
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        meta["uid"] = self._uid()
+        meta["creationTimestamp"] = format_time(self._clock())
+        meta["generation"] = 1
+        meta.pop("deletionTimestamp", None)
+        self._rv += 1
+        meta["resourceVersion"] = str(self._rv)
+        bucket[(ns, name)] = new
+        for ref in meta.get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("uid"):
+                self._dependents.setdefault(ref["uid"], set()).add((kind, (ns, name)))
+        self._events.append(WatchEvent("ADDED", new, self._rv))
+        return deep_copy(new)
+
+    def update(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace metadata (labels, annotations, ownerReferences...) and spec; keep status."""
+        kind, ns, name = self._identity(obj)
+        old = self._current(kind, ns, name, obj)
+        new = deep_copy(_without(obj, "status"))
+        if "status" in old:
+            new["status"] = old["status"]
+        meta = new.setdefault("metadata", {})
+        ometa = old["metadata"]
+        for k in ("name", "uid", "creationTimestamp", "generation", "resourceVersion"):
+            meta[k] = ometa[k]
+        if "namespace" in ometa:
+            meta["namespace"] = ometa["namespace"]
+        if _without(new, "metadata", "status") != _without(old, "metadata", "status"):
+            meta["generation"] = ometa["generation"] + 1
+        self._reindex_owners(kind, (ns, name), ometa, meta)
+        return self._replace(kind, ns, name, old, new)
+
+    def update_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace ``.status`` only (the status subresource)."""
+        kind, ns, name = self._identity(obj)
+        old = self._current(kind, ns, name, obj)
+        new = dict(old)
+        if obj.get("status") is None:
+            new.pop("status", None)
+        else:
+            new["status"] = deep_copy(obj["status"])
+        new["metadata"] = dict(old["metadata"])
+        return self._replace(kind, ns, name, old, new)
+
+    def bind(self, name: str, namespace: str, node: str, annotations: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        """The ``pods/binding`` subresource: set ``spec.nodeName`` (once) and merge annotations."""
+        ns = self._namespace("Pod", namespace)
+        old = self._current("Pod", ns, name, {})
+        if old.get("spec", {}).get("nodeName"):
+            raise Conflict("Pod", ns, name, f"pod is already assigned to node {old['spec']['nodeName']!r}")
+        if old["metadata"].get("deletionTimestamp"):
+            raise Conflict("Pod", ns, name, "pod is being deleted, cannot be assigned to a host")
+        new = dict(old)
+        new["spec"] = dict(old.get("spec") or {})
+        new["spec"]["nodeName"] = node
+        new["metadata"] = dict(old["metadata"])
+        if annotations:
+            new["metadata"]["annotations"] = {**(old["metadata"].get("annotations") or {}), **annotations}
+        return self._replace("Pod", ns, name, old, new, force=True)
+
+    def delete(self, kind: str, name: str, namespace: str = "", resource_version: Optional[str] = None) -> dict[str, Any]:
+        """Delete an object, then (background cascade) every object it owns."""
+        ns = self._namespace(kind, namespace)
+        old = self._current(kind, ns, name, {"metadata": {"resourceVersion": resource_version}} if resource_version else {})
+        del self._objects[kind][(ns, name)]
+        self._rv += 1
+        self._events.append(WatchEvent("DELETED", old, self._rv))
+        uid = old["metadata"].get("uid")
+        for ref in old["metadata"].get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("uid") in self._dependents:
+                self._dependents[ref["uid"]].discard((kind, (ns, name)))
+        for dkind, (dns, dname) in sorted(self._dependents.pop(uid, set())):
+            if (dns, dname) in self._objects.get(dkind, {}):
+                self.delete(dkind, dname, dns)
+        return old
+
+    # --- helpers --------------------------------------------------------------------------
+    def _namespace(self, kind: str, namespace: Optional[str]) -> str:
+        return "" if kind in CLUSTER_SCOPED else (namespace or "default")
+
+    def _identity(self, obj: dict[str, Any], creating: bool = False) -> tuple[str, str, str]:
+        if not isinstance(obj, dict):
+            raise Invalid("", "", "", f"an object must be a mapping, got {type(obj).__name__}")
+        kind = obj.get("kind")
+        meta = obj.get("metadata")
+        if not isinstance(kind, str) or not kind:
+            raise Invalid("", "", "", "kind: Required value")
+        if not isinstance(meta, dict):
+            raise Invalid(kind, "", "", "metadata: Required value")
+        name = meta.get("name") or ""
+        ns = self._namespace(kind, meta.get("namespace"))
+        if not isinstance(name, str) or (not name and not (creating and meta.get("generateName"))):
+            raise Invalid(kind, ns, str(name), "metadata.name: Required value")
+        return kind, ns, name
+
+    def _current(self, kind: str, ns: str, name: str, obj: dict[str, Any]) -> dict[str, Any]:
+        old = self._objects.get(kind, {}).get((ns, name))
+        if old is None:
+            raise NotFound(kind, ns, name, "not found")
+        want = (obj.get("metadata") or {}).get("resourceVersion")
+        if want and str(want) != old["metadata"]["resourceVersion"]:
+            raise Conflict(kind, ns, name, "the object has been modified; please apply your changes to the latest "
+                           f"version and try again (resourceVersion {want}, current {old['metadata']['resourceVersion']})")
+        return old
+
+    def _replace(self, kind: str, ns: str, name: str, old: dict[str, Any], new: dict[str, Any],
+                 force: bool = False) -> dict[str, Any]:
+        if not force and new == old:
+            return deep_copy(old)
+        self._rv += 1
+        new["metadata"]["resourceVersion"] = str(self._rv)
+        self._objects[kind][(ns, name)] = new
+        self._events.append(WatchEvent("MODIFIED", new, self._rv))
+        return deep_copy(new)
+
+    def _reindex_owners(self, kind: str, key: Key, old_meta: dict[str, Any], new_meta: dict[str, Any]) -> None:
+        for ref in old_meta.get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("uid") in self._dependents:
+                self._dependents[ref["uid"]].discard((kind, key))
+        for ref in new_meta.get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("uid"):
+                self._dependents.setdefault(ref["uid"], set()).add((kind, key))
+
+    def _uid(self) -> str:
+        h = f"{self._rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
+
+    def _generate_name(self, kind: str, ns: str, prefix: Any) -> str:
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        while True:
+            name = f"{prefix}{''.join(self._rng.choice(alphabet) for _ in range(5))}"
+            if (ns, name) not in self._objects.get(kind, {}):
+                return name

@@ -1,0 +1,171 @@
+"""Simulator invariants on small random clusters and workloads, without the hardware profiles."""
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given, settings, strategies as st
+
+from gpuplane.sim.engine import Engine, run_jobs
+from gpuplane.sim.jobs import SimJob
+
+
+def node(name: str, gpus: int = 8) -> dict:
+    res = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"nvidia.com/gpu.count": str(gpus), "nvidia.com/gpu.memory": "81920",
+                                                  "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}},
+            "status": {"capacity": res, "allocatable": res}}
+
+
+def queue(name: str, quota: float, limit: float = -1) -> dict:
+    other = {"quota": -1, "overQuotaWeight": 1, "limit": -1}
+    return {"apiVersion": "scheduling.run.ai/v2", "kind": "Queue", "metadata": {"name": name},
+            "spec": {"resources": {"gpu": {"quota": quota, "overQuotaWeight": 1, "limit": limit}, "cpu": other, "memory": other}}}
+
+
+NODES = [node("n0"), node("n1")]
+QUEUES = [queue("a", 8), queue("b", 8)]
+
+
+def _engine(jobs, **kw) -> Engine:
+    args = dict(config=None, period_s=10.0, progress=None, until=None, scenario="t", seed=0, policy="default",
+                write_status=True, frames=5, namespace="default")
+    args.update(kw)
+    return Engine(NODES, QUEUES, jobs, **args)
+
+
+shapes = st.one_of(
+    st.builds(lambda g, p: dict(gpus_per_pod=g, pods=p), st.sampled_from([1, 2, 4, 8]), st.integers(1, 2)),
+    st.builds(lambda f: dict(gpu_fraction=f, priority_class="inference", kind="inference"), st.sampled_from([0.25, 0.5])),
+    st.just(dict()),  # CPU only
+)
+job_lists = st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 600), st.integers(30, 900), shapes),
+                     min_size=1, max_size=10).map(
+    lambda xs: [SimJob(name=f"j{i}", queue=q, submit_s=float(t), duration_s=float(d), **shape)
+                for i, (q, t, d, shape) in enumerate(xs)])
+
+
+@settings(max_examples=12, deadline=None)
+@given(job_lists)
+def test_invariants(jobs):
+    eng = _engine(jobs)
+    log = eng.run()
+    # conservation: never more GPUs allocated than the cluster has, per sample and per GPU
+    for s in log.samples:
+        assert s.gpus_allocated <= log.gpus + 1e-9
+        assert abs(s.gpus_allocated - sum(s.queue_allocated.values())) < 1e-9
+    for frame in log.occupancy:
+        assert all(0.0 <= u <= 1.0 for row in frame.used for u in row)
+    # no pod runs before it is bound
+    for ev in eng.store.watch(0, {"Pod"}):
+        if (ev.object.get("status") or {}).get("phase") == "Running":
+            assert ev.object["spec"].get("nodeName"), ev.object["metadata"]["name"]
+    # every job ends, after running its full duration, started after submission
+    for job in jobs:
+        rec = log.jobs[job.name]
+        assert rec.end_s is not None and rec.start_s is not None
+        assert rec.start_s >= job.submit_s
+        assert abs(rec.end_s - rec.start_s - job.duration_s) < 1e-6
+    assert eng.store.count("Pod") == 0 and eng.store.count("PodGroup") == 0  # everything left
+
+
+@settings(max_examples=5, deadline=None)
+@given(job_lists, st.integers(0, 3))
+def test_same_seed_same_log(jobs, seed):
+    a = run_jobs(NODES, QUEUES, jobs, seed=seed)
+    b = run_jobs(NODES, QUEUES, jobs, seed=seed)
+    assert a.jobs == b.jobs and a.samples == b.samples and a.occupancy == b.occupancy
+    assert [dataclasses.replace(c, wall_s=0) for c in a.cycles] == [dataclasses.replace(c, wall_s=0) for c in b.cycles]
+
+
+@settings(max_examples=6, deadline=None)
+@given(job_lists)
+def test_skipping_idle_cycles_changes_nothing_recorded(jobs):
+    """With nothing pending a cycle decides nothing: the engine's own sample equals the scheduler's."""
+    fast = run_jobs(NODES, QUEUES, jobs, skip_idle=True)
+    full = run_jobs(NODES, QUEUES, jobs, skip_idle=False)
+    assert fast.jobs == full.jobs
+    assert len(fast.samples) == len(full.samples) and len(fast.cycles) <= len(full.cycles)
+    for a, b in zip(fast.samples, full.samples):
+        assert a.t == b.t and a.pending_pods == b.pending_pods and a.running_pods == b.running_pods
+        for got, want in ((a.queue_allocated, b.queue_allocated), (a.queue_fair_share, b.queue_fair_share),
+                          (a.queue_requested, b.queue_requested)):
+            assert got.keys() == want.keys() and all(abs(got[q] - want[q]) < 1e-9 for q in got), (a, b)
+
+
+def test_gang_waits_for_all_pods_and_queue_reclaims_quota():
+    # queue a takes the whole cluster over quota; b's later job reclaims its quota: a's jobs restart in full
+    jobs = [SimJob(name=f"a{i}", queue="a", submit_s=0, duration_s=3600, gpus_per_pod=8) for i in range(2)]
+    jobs.append(SimJob(name="b0", queue="b", submit_s=100, duration_s=600, pods=2, gpus_per_pod=4))
+    log = run_jobs(NODES, QUEUES, jobs, period_s=10)
+    b = log.jobs["b0"]
+    assert b.start_s is not None and b.start_s < 3600  # did not wait for a to finish
+    evicted = [r for r in log.jobs.values() if r.evictions]
+    assert len(evicted) == 1 and evicted[0].queue == "a"
+    r = evicted[0]
+    assert r.first_start_s == 0 and r.end_s - r.start_s == r.duration_s and r.start_s >= b.start_s
+    assert sum(c.pods_evicted for c in log.cycles) == 1
+
+
+def test_cycles_are_skipped_when_nothing_changes():
+    jobs = [SimJob(name="big", queue="a", submit_s=0, duration_s=10_000, gpus_per_pod=8, pods=3)]  # never fits
+    jobs.append(SimJob(name="small", queue="a", submit_s=5, duration_s=50, gpus_per_pod=1))
+    log = run_jobs(NODES, QUEUES, jobs, until=20_000)
+    # submissions at 0 and 5 share the cycle at t=10; the finish at 60 brings one more; then nothing
+    assert [c.t for c in log.cycles] == [0.0, 10.0, 60.0] == [s.t for s in log.samples]
+    assert log.jobs["big"].start_s is None and log.jobs["small"].end_s == 60.0
+
+
+def test_fractional_and_whole_gpu_jobs_share_a_node_and_status_is_written():
+    jobs = [SimJob(name="inf", queue="a", submit_s=0, duration_s=100, gpu_fraction=0.5, priority_class="inference"),
+            SimJob(name="tr", queue="b", submit_s=0, duration_s=100, gpus_per_pod=8, pods=3)]  # 24 GPUs: pending
+    eng = _engine(jobs, until=50)
+    log = eng.run()
+    assert log.jobs["inf"].start_s == 0 and log.jobs["tr"].start_s is None
+    pods = {p["metadata"]["name"]: p for p in eng.store.list("Pod")[0]}
+    assert pods["inf-0"]["status"]["phase"] == "Running" and pods["inf-0"]["metadata"]["annotations"]["gpuplane.io/gpus"]
+    cond = [c for c in pods["tr-0"]["status"]["conditions"] if c["type"] == "PodScheduled"][0]
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+    q = eng.store.get("Queue", "a")
+    assert q["status"]["allocated"]["gpu"] == 0.5
+    assert log.samples[-1].queue_allocated == {"a": 0.5, "b": 0.0}
+
+
+def test_dra_and_mig_jobs_get_claims_that_leave_with_them():
+    dra = node("d0", 0)
+    devices = [{"name": f"gpu-{i}", "attributes": {"type": {"string": "gpu"}}} for i in range(4)]
+    devices += [{"name": f"gpu-4-mig-1g10gb-19-{i}", "attributes": {"type": {"string": "mig"}, "profile": {"string": "1g.10gb"}}}
+                for i in range(7)]
+    rslice = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": "d0-gpu"},
+              "spec": {"driver": "gpu.nvidia.com", "nodeName": "d0", "pool": {"name": "d0", "generation": 1, "resourceSliceCount": 1},
+                       "devices": devices}}
+    classes = [{"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": f"{t}.nvidia.com"},
+                "spec": {"selectors": [{"cel": {"expression": f"device.attributes['gpu.nvidia.com'].type == '{t}'"}}]}}
+               for t in ("gpu", "mig")]
+    jobs = [SimJob(name="w", queue="a", submit_s=0, duration_s=100, gpus_per_pod=2, dra=True, pods=2),
+            SimJob(name="m", queue="a", submit_s=0, duration_s=50, mig_profile="1g.10gb", pods=3)]
+    eng = Engine([dra, rslice] + classes, [queue("a", 4)], jobs, None, 10, None, None, "t", 0, "default", True, 5, "default")
+    log = eng.run()
+    assert log.jobs["w"].end_s == 100 and log.jobs["m"].end_s == 50
+    allocated: dict[str, list[str]] = {}
+    deleted = set()
+    for ev in eng.store.watch(0, {"ResourceClaim"}):
+        name = ev.object["metadata"]["name"]
+        if ev.type == "DELETED":
+            deleted.add(name)
+        results = ((ev.object.get("status") or {}).get("allocation") or {}).get("devices", {}).get("results", [])
+        if results:
+            allocated[name] = [r["device"] for r in results]
+    assert sorted(allocated) == ["m-0-gpu", "m-1-gpu", "m-2-gpu", "w-0-gpu", "w-1-gpu"] == sorted(deleted)
+    assert all("mig" in d for n in ("m-0-gpu", "m-1-gpu", "m-2-gpu") for d in allocated[n])
+    assert sorted(allocated["w-0-gpu"] + allocated["w-1-gpu"]) == ["gpu-0", "gpu-1", "gpu-2", "gpu-3"]
+
+
+def test_time_moves_on_after_evictions():
+    """A cycle with evictions is followed by one ``period_s`` later, never by one at the same instant."""
+    jobs = [SimJob(name=f"a{i}", queue="a", submit_s=0, duration_s=3600, gpus_per_pod=8) for i in range(2)]
+    jobs.append(SimJob(name="b0", queue="b", submit_s=100, duration_s=600, pods=2, gpus_per_pod=4))
+    for period in (0.0, 10.0, 300.0):
+        log = run_jobs(NODES, QUEUES, jobs, period_s=period)
+        times = [c.t for c in log.cycles]
+        assert len(times) == len(set(times)), (period, times)
