@@ -257,6 +257,7 @@ class Engine:
         self._record(out)
         self.evicting = bool(out.evicted)
         if out.evicted:
+            self.dirty = False  # the restarts above asked for a cycle now: the next one is a period away
             self._changed(max(self.period, 1.0))
 
     def _restart(self, st: _JobState) -> None:
