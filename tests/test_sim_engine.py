@@ -169,3 +169,17 @@ def test_time_moves_on_after_evictions():
         log = run_jobs(NODES, QUEUES, jobs, period_s=period)
         times = [c.t for c in log.cycles]
         assert len(times) == len(set(times)), (period, times)
+
+
+def test_fragmentation_is_fgd_over_the_workload_shapes_at_each_frame():
+    # Workload shapes: one 8-GPU gang pod and one half GPU. With the half GPU placed, the other 7.5 idle
+    # GPUs of its node cannot take the 8-GPU shape (p = 1/2): 7.5 x 1/2 = 3.75 GPUs fragmented; the idle
+    # half GPU fits the 0.5 shape, so that shape adds nothing there. The empty node n1 adds nothing.
+    jobs = [SimJob(name="inf", queue="a", submit_s=0, duration_s=1000, gpu_fraction=0.5, priority_class="inference"),
+            SimJob(name="big", queue="b", submit_s=2000, duration_s=100, gpus_per_pod=8)]
+    log = _engine(jobs, frames=4).run()
+    measured = [(f.t, f.fragmentation) for f in log.occupancy]
+    assert measured and all(v is not None and v >= 0 for _, v in measured)
+    assert measured[0] == (0.0, 3.75)
+    idle = [sum(1 - u for row in f.used for u in row) for f in log.occupancy]
+    assert all(v <= i + 1e-9 for (_, v), i in zip(measured, idle))

@@ -45,6 +45,7 @@ from ..api.errors import ValidationFailed
 from ..cluster.loop import CycleOutcome, SchedulerLoop
 from ..cluster.store import ObjectStore, StoreError, format_time
 from ..scheduler.config import SchedulerConfig
+from ..scheduler.fragmentation import FragModel, shape_distribution
 from .jobs import SimJob
 from .log import CycleRecord, JobRecord, OccupancyFrame, Sample, SimLog
 from .manifests import job_objects, owner_reference, pod_name, pod_object
@@ -112,6 +113,7 @@ class Engine:
                 self.store.create(obj)
             except StoreError as err:
                 raise SimulationError(str(err)) from None
+        self._frag_model: Optional[FragModel] = None
         self.node_gpus = {o["metadata"]["name"]: _node_gpu_count(o) for o in cluster_objects if o.get("kind") == "Node"}
         self.node_gpu_mem = {o["metadata"]["name"]: _label_int(o, "nvidia.com/gpu.memory") for o in cluster_objects
                              if o.get("kind") == "Node"}
@@ -333,7 +335,25 @@ class Engine:
                 m = re.match(r"^gpu-(\d+)", dev)
                 if m and int(m.group(1)) < len(row):
                     row[int(m.group(1))] = min(1.0, row[int(m.group(1))] + share)
-        return OccupancyFrame(t=self.now, nodes=nodes, used=used)
+        return OccupancyFrame(t=self.now, nodes=nodes, used=used, fragmentation=self._fragmentation(used))
+
+    def _fragmentation(self, used: list[list[float]]) -> float:
+        """FGD's fragmentation F(M) summed over nodes, in GPUs: idle GPU capacity that the
+        workload's typical GPU shapes (M, from every job of the run) could not use where it is.
+        CPU and GPU model are left out: the sim's jobs constrain neither."""
+        if self._frag_model is None:
+            shapes = []
+            for st in self.jobs.values():
+                j = st.job
+                share = _device_share(j, None) if not j.gpus_per_pod else 1.0
+                num = j.gpus_per_pod or (1 if (j.gpu_fraction or j.gpu_memory_mib or j.mig_profile) else 0)
+                shapes.extend([(0, int(round(share * 1000)) if num else 0, num, "")] * j.pods)
+            self._frag_model = FragModel(shape_distribution(shapes))
+        total = 0.0
+        for row in used:
+            free = tuple(sorted(max(0, int(round((1.0 - u) * 1000))) for u in row))
+            total += self._frag_model.frag(("", 0, free))
+        return total / 1000.0
 
 
 def _device_share(job: SimJob, gpu_mem: Optional[int]) -> float:

@@ -36,7 +36,7 @@ class Sample:
     queue_requested: dict[str, float]
     pending_pods: int
     running_pods: int
-    fragmentation: float = 0.0  # idle GPU capacity no pending shape can use, in GPUs
+    fragmentation: float = 0.0  # idle GPU capacity no typical shape can use, in GPUs (0 when not measured)
 
 
 @dataclass
@@ -55,6 +55,7 @@ class OccupancyFrame:
     t: float
     nodes: list[str]
     used: list[list[float]]  # used[i][g]: share of GPU g on nodes[i]
+    fragmentation: Optional[float] = None  # FGD F(M) summed over nodes, in GPUs (M: the workload's GPU shapes)
 
 
 @dataclass

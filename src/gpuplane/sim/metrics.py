@@ -363,7 +363,9 @@ def summarize(log: SimLog) -> dict:
     jobs = list(log.jobs.values())
     timeline = Timeline(log.samples, run_end(log))
     alloc_mean = timeline.mean(lambda s: s.gpus_allocated)
-    frag_mean = timeline.mean(lambda s: s.fragmentation)
+    # The engine measures FGD fragmentation at its occupancy frames; a hand-built log may carry it per sample.
+    frags = [f.fragmentation for f in log.occupancy if f.fragmentation is not None]
+    frag_mean = sum(frags) / len(frags) if frags else timeline.mean(lambda s: s.fragmentation)
     stats = delay_and_jct(jobs)
     fair = fairness(log, timeline)
     return finite({

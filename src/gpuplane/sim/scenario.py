@@ -279,6 +279,8 @@ def build_run(s: Scenario, seed: int) -> Run:
     parents = {q.parent for q in s.queues if q.parent}
     leaves = [q.name for q in s.queues if q.name not in parents]
     w = s.workload
+    from .openb.trace import TraceError
+
     jobs: list[SimJob]
     if w.synthetic is not None:
         from .profiles import mig_profile_names
@@ -294,6 +296,8 @@ def build_run(s: Scenario, seed: int) -> Run:
             jobs, quotas = philly_jobs(_path(s.base_dir, w.philly.trace), _path(s.base_dir, w.philly.vcs), w.philly.scale)
         except OSError as err:
             raise ScenarioError(f"workload.philly: cannot read {err.filename}: {err.strerror}") from None
+        except TraceError as err:
+            raise ScenarioError(f"workload.philly: {err}") from None
         if w.philly.jobs is not None:
             jobs = sorted(jobs, key=lambda j: (j.submit_s, j.name))[: w.philly.jobs]
         if not queues:
@@ -306,6 +310,8 @@ def build_run(s: Scenario, seed: int) -> Run:
             jobs = openb_jobs(_path(s.base_dir, w.openb.pods))
         except OSError as err:
             raise ScenarioError(f"workload.openb: cannot read {err.filename}: {err.strerror}") from None
+        except TraceError as err:
+            raise ScenarioError(f"workload.openb: {err}") from None
         if w.openb.jobs is not None:
             jobs = sorted(jobs, key=lambda j: (j.submit_s, j.name))[: w.openb.jobs]
     known = {q["metadata"]["name"] for q in queues}
