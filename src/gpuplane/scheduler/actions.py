@@ -397,6 +397,27 @@ def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[Grou
                        f"moved by consolidation for {job.kind} {job.ref}: nominated to node {pl.node}")
 
 
+def _shape_of(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
+    """What an evicting action's search reads of a pending job, for jobs where that is all it
+    reads: no active pod (the job is no victim of its own search), no claims, no pod nominated
+    (placement would prefer that node). Jobs of one shape in one queue get the same answer from
+    the same cluster state, so a failed search is not repeated for the next job of that shape
+    until something is committed (the state changes). ``None``: not memoizable."""
+    if c.active_count(job):
+        return None
+    pending = c.pending_pods(job)
+    if any(p.claims or p.key in c.nominated for p in pending):
+        return None
+    spec = _pg_spec(job)
+    try:
+        spec_key = (repr(sorted((k, repr(v)) for k, v in spec.items() if k != "minMember")),
+                    repr(sorted((k, repr(v)) for k, v in _pg_annotations(job).items())))
+    except TypeError:
+        return None
+    return (job.queue, job.kind, job.priority, job.preemptible, job.min_member, spec_key,
+            tuple(c._pod_shape(p) for p in pending))
+
+
 def _pending_jobs(c: "_Cluster") -> list[GroupInfo]:
     out = []
     for q, groups in c.jobs.items():
@@ -517,9 +538,14 @@ def _seconds(v: float) -> str:
 
 def preempt(c: "_Cluster") -> None:
     by_queue: dict[str, list[GroupInfo]] = {}  # the groups of each queue, in snapshot order
+    lowest: dict[str, int] = {}  # per queue, the lowest priority of a job holding something
     for g in c.snap.groups.values():
         by_queue.setdefault(g.queue, []).append(g)
+        if g.preemptible and (g.queue not in lowest or g.priority < lowest[g.queue]) and _active(c, g):
+            lowest[g.queue] = g.priority
     for job in _pending_jobs(c):
+        if job.queue not in lowest or job.priority <= lowest[job.queue]:
+            continue  # no victim: nothing preemptible of a lower priority runs in its queue
         if not c.pending_pods(job) or not _delay_elapsed(c, job):
             continue
         plan = plan_preempt(c, job, by_queue)
@@ -663,13 +689,20 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
 
 
 def reclaim(c: "_Cluster") -> None:
+    failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     for job in _pending_jobs(c):
         pending, need = _needed(c, job)
         if not pending or not _delay_elapsed(c, job):
             continue
+        shape = _shape_of(c, job)
+        if shape is not None and shape in failed:
+            continue
         plan = plan_reclaim(c, job)
         if plan.victims is not None and plan.fit is not None:
             _commit(c, "reclaim", job, plan.victims, plan.fit)
+            failed.clear()
+        elif shape is not None:
+            failed.add(shape)
 
 
 # --- stale gangs ---------------------------------------------------------------------------------
@@ -723,6 +756,7 @@ def consolidation(c: "_Cluster") -> None:
     job fits. At most 16 victim pods. Off with a ``spread`` placement strategy, as in KAI."""
     if "spread" in c.strategies.values():
         return
+    failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     for job in _pending_jobs(c):
         if not job.preemptible:
             continue
@@ -732,8 +766,13 @@ def consolidation(c: "_Cluster") -> None:
         request = _charge_sum([c.charge_for(p) for p in pending[:need]])
         if request["gpu"] <= 0:
             continue
+        if not can_reclaim(c, job, request):
+            continue  # over its fair share: reclaim would take it back (docs/fairness.md)
         idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
         if idle < request["gpu"]:
+            continue
+        shape = _shape_of(c, job)
+        if shape is not None and shape in failed:
             continue
         cands = []
         for g in c.snap.groups.values():
@@ -756,3 +795,6 @@ def consolidation(c: "_Cluster") -> None:
         found = _search(c, job, cands, small, lambda cl, j, v: _simulate(cl, j, v, move=True))
         if found is not None:
             _commit(c, "consolidation", job, *found)
+            failed.clear()
+        elif shape is not None:
+            failed.add(shape)
