@@ -638,6 +638,23 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
             plan.why = "the job requests no resources to reclaim"
         return plan
     cands = []
+    fits_cache: dict[str, bool] = {}
+
+    def hopeful(vl: str, ch: dict[str, Fraction]) -> bool:
+        """Whether accept() could take a victim of leveled queue ``vl`` holding ``ch``: victims
+        chosen before it only lower what ``vl`` keeps, so if neither strategy holds with this
+        victim alone, none does (a necessary condition, cheap: no search)."""
+        va, vfair = c.eff_alloc(vl), c.fair.get(vl, {})
+        if all(float(va[r] - ch[r]) >= vfair.get(r, 0.0) - EPS for r in rs):
+            return True  # MaintainFairShare may hold
+        rl = _leveled(c, job.queue, vl)[0]
+        fits = fits_cache.get(rl)
+        if fits is None:
+            ra = c.eff_alloc(rl)
+            fits = fits_cache[rl] = all(q is not None and float(ra[r] + request[r]) <= q + EPS
+                                        for q, r in ((_quota(c, rl, r), r) for r in rs))
+        return fits and any((q := _quota(c, vl, r)) is not None and float(va[r] - ch[r]) > q + EPS for r in rs)
+
     for g in c.snap.groups.values():
         if g.queue == job.queue or g.queue not in c.snap.tree:
             continue
@@ -652,6 +669,8 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
         ch = _charge_sum([c.held_charge(p) for p in pods])
         if not any(ch[r] > 0 for r in rs):
             continue
+        if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
+            continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
         left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
         if explain and left > 0:
             plan.block(f"within reclaimMinRuntime ({_seconds(left)} left)", g)
