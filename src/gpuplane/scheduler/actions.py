@@ -776,6 +776,7 @@ def consolidation(c: "_Cluster") -> None:
     if "spread" in c.strategies.values():
         return
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
+    shared: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
     for job in _pending_jobs(c):
         if not job.preemptible:
             continue
@@ -793,15 +794,22 @@ def consolidation(c: "_Cluster") -> None:
         shape = _shape_of(c, job)
         if shape is not None and shape in failed:
             continue
-        cands = []
-        for g in c.snap.groups.values():
-            if g.key == job.key:
-                continue
-            pods = _victim_ok(c, g)
-            if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
-                continue
-            cands.append((g, pods))
-        cands.sort(key=lambda v: _victim_order(v[0]))
+        # the candidates are the same for every job holding nothing (it is no victim itself)
+        # until something is committed: built once then
+        own = c.active_count(job) > 0
+        cands = None if own else shared
+        if cands is None:
+            cands = []
+            for g in c.snap.groups.values():
+                if g.key == job.key:
+                    continue
+                pods = _victim_ok(c, g)
+                if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
+                    continue
+                cands.append((g, pods))
+            cands.sort(key=lambda v: _victim_order(v[0]))
+            if not own:
+                shared = cands
 
         count = [0]
 
@@ -815,5 +823,6 @@ def consolidation(c: "_Cluster") -> None:
         if found is not None:
             _commit(c, "consolidation", job, *found)
             failed.clear()
+            shared = None
         elif shape is not None:
             failed.add(shape)
