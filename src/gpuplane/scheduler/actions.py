@@ -655,9 +655,18 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
                                         for q, r in ((_quota(c, rl, r), r) for r in rs))
         return fits and any((q := _quota(c, vl, r)) is not None and float(va[r] - ch[r]) > q + EPS for r in rs)
 
+    zero = {r: Fraction(0) for r in RESOURCES}
+    open_q: dict[str, bool] = {}  # leveled victim queue -> could any victim of it be accepted
     for g in c.snap.groups.values():
         if g.queue == job.queue or g.queue not in c.snap.tree:
             continue
+        if not explain:
+            vq = _leveled(c, job.queue, g.queue)[1]
+            ok = open_q.get(vq)
+            if ok is None:
+                ok = open_q[vq] = hopeful(vq, zero)  # victims only lower what it keeps
+            if not ok:
+                continue
         pods = _victim_ok(c, g)
         if pods is None:
             if explain:
