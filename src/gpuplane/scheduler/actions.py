@@ -397,6 +397,27 @@ def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[Grou
                        f"moved by consolidation for {job.kind} {job.ref}: nominated to node {pl.node}")
 
 
+def _shape_of(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
+    """What an evicting action's search reads of a pending job, for jobs where that is all it
+    reads: no active pod (the job is no victim of its own search), no claims, no pod nominated
+    (placement would prefer that node). Jobs of one shape in one queue get the same answer from
+    the same cluster state, so a failed search is not repeated for the next job of that shape
+    until something is committed (the state changes). ``None``: not memoizable."""
+    if c.active_count(job):
+        return None
+    pending = c.pending_pods(job)
+    if any(p.claims or p.key in c.nominated for p in pending):
+        return None
+    spec = _pg_spec(job)
+    try:
+        spec_key = (repr(sorted((k, repr(v)) for k, v in spec.items() if k != "minMember")),
+                    repr(sorted((k, repr(v)) for k, v in _pg_annotations(job).items())))
+    except TypeError:
+        return None
+    return (job.queue, job.kind, job.priority, job.preemptible, job.min_member, spec_key,
+            tuple(c._pod_shape(p) for p in pending))
+
+
 def _pending_jobs(c: "_Cluster") -> list[GroupInfo]:
     out = []
     for q, groups in c.jobs.items():
@@ -517,9 +538,14 @@ def _seconds(v: float) -> str:
 
 def preempt(c: "_Cluster") -> None:
     by_queue: dict[str, list[GroupInfo]] = {}  # the groups of each queue, in snapshot order
+    lowest: dict[str, int] = {}  # per queue, the lowest priority of a job holding something
     for g in c.snap.groups.values():
         by_queue.setdefault(g.queue, []).append(g)
+        if g.preemptible and (g.queue not in lowest or g.priority < lowest[g.queue]) and _active(c, g):
+            lowest[g.queue] = g.priority
     for job in _pending_jobs(c):
+        if job.queue not in lowest or job.priority <= lowest[job.queue]:
+            continue  # no victim: nothing preemptible of a lower priority runs in its queue
         if not c.pending_pods(job) or not _delay_elapsed(c, job):
             continue
         plan = plan_preempt(c, job, by_queue)
@@ -612,9 +638,35 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
             plan.why = "the job requests no resources to reclaim"
         return plan
     cands = []
+    fits_cache: dict[str, bool] = {}
+
+    def hopeful(vl: str, ch: dict[str, Fraction]) -> bool:
+        """Whether accept() could take a victim of leveled queue ``vl`` holding ``ch``: victims
+        chosen before it only lower what ``vl`` keeps, so if neither strategy holds with this
+        victim alone, none does (a necessary condition, cheap: no search)."""
+        va, vfair = c.eff_alloc(vl), c.fair.get(vl, {})
+        if all(float(va[r] - ch[r]) >= vfair.get(r, 0.0) - EPS for r in rs):
+            return True  # MaintainFairShare may hold
+        rl = _leveled(c, job.queue, vl)[0]
+        fits = fits_cache.get(rl)
+        if fits is None:
+            ra = c.eff_alloc(rl)
+            fits = fits_cache[rl] = all(q is not None and float(ra[r] + request[r]) <= q + EPS
+                                        for q, r in ((_quota(c, rl, r), r) for r in rs))
+        return fits and any((q := _quota(c, vl, r)) is not None and float(va[r] - ch[r]) > q + EPS for r in rs)
+
+    zero = {r: Fraction(0) for r in RESOURCES}
+    open_q: dict[str, bool] = {}  # leveled victim queue -> could any victim of it be accepted
     for g in c.snap.groups.values():
         if g.queue == job.queue or g.queue not in c.snap.tree:
             continue
+        if not explain:
+            vq = _leveled(c, job.queue, g.queue)[1]
+            ok = open_q.get(vq)
+            if ok is None:
+                ok = open_q[vq] = hopeful(vq, zero)  # victims only lower what it keeps
+            if not ok:
+                continue
         pods = _victim_ok(c, g)
         if pods is None:
             if explain:
@@ -626,6 +678,8 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
         ch = _charge_sum([c.held_charge(p) for p in pods])
         if not any(ch[r] > 0 for r in rs):
             continue
+        if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
+            continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
         left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
         if explain and left > 0:
             plan.block(f"within reclaimMinRuntime ({_seconds(left)} left)", g)
@@ -663,13 +717,20 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
 
 
 def reclaim(c: "_Cluster") -> None:
+    failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     for job in _pending_jobs(c):
         pending, need = _needed(c, job)
         if not pending or not _delay_elapsed(c, job):
             continue
+        shape = _shape_of(c, job)
+        if shape is not None and shape in failed:
+            continue
         plan = plan_reclaim(c, job)
         if plan.victims is not None and plan.fit is not None:
             _commit(c, "reclaim", job, plan.victims, plan.fit)
+            failed.clear()
+        elif shape is not None:
+            failed.add(shape)
 
 
 # --- stale gangs ---------------------------------------------------------------------------------
@@ -723,6 +784,8 @@ def consolidation(c: "_Cluster") -> None:
     job fits. At most 16 victim pods. Off with a ``spread`` placement strategy, as in KAI."""
     if "spread" in c.strategies.values():
         return
+    failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
+    shared: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
     for job in _pending_jobs(c):
         if not job.preemptible:
             continue
@@ -732,18 +795,30 @@ def consolidation(c: "_Cluster") -> None:
         request = _charge_sum([c.charge_for(p) for p in pending[:need]])
         if request["gpu"] <= 0:
             continue
+        if not can_reclaim(c, job, request):
+            continue  # over its fair share: reclaim would take it back (docs/fairness.md)
         idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
         if idle < request["gpu"]:
             continue
-        cands = []
-        for g in c.snap.groups.values():
-            if g.key == job.key:
-                continue
-            pods = _victim_ok(c, g)
-            if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
-                continue
-            cands.append((g, pods))
-        cands.sort(key=lambda v: _victim_order(v[0]))
+        shape = _shape_of(c, job)
+        if shape is not None and shape in failed:
+            continue
+        # the candidates are the same for every job holding nothing (it is no victim itself)
+        # until something is committed: built once then
+        own = c.active_count(job) > 0
+        cands = None if own else shared
+        if cands is None:
+            cands = []
+            for g in c.snap.groups.values():
+                if g.key == job.key:
+                    continue
+                pods = _victim_ok(c, g)
+                if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
+                    continue
+                cands.append((g, pods))
+            cands.sort(key=lambda v: _victim_order(v[0]))
+            if not own:
+                shared = cands
 
         count = [0]
 
@@ -756,3 +831,7 @@ def consolidation(c: "_Cluster") -> None:
         found = _search(c, job, cands, small, lambda cl, j, v: _simulate(cl, j, v, move=True))
         if found is not None:
             _commit(c, "consolidation", job, *found)
+            failed.clear()
+            shared = None
+        elif shape is not None:
+            failed.add(shape)

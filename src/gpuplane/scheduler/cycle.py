@@ -1417,11 +1417,27 @@ class _Cluster:
         return jobs
 
     def begin_round(self) -> None:
+        if self.round <= 1:
+            self._carry_nominations()
         self.finish_evictions()
         self.reasons = {}
         self.group_reasons = {}
         self.jobs = self.collect_jobs()
         self.compute_fair(self.jobs)
+
+    def _carry_nominations(self) -> None:
+        """Pending pods that a reclaim, preempt or consolidation of an earlier cycle nominated
+        (``status.nominatedNodeName`` on a node that exists) keep their nomination: allocate
+        places them first, on that node if it fits. Without it the resources their victims
+        released go to whoever comes first in the next cycle (often the victims themselves,
+        recreated), and the action evicts again: a loop (docs/fairness.md)."""
+        for key, pod in self.snap.pods.items():
+            if pod.state != PENDING or not pod.ours or key in self.nominated:
+                continue
+            status = pod.raw.get("status")
+            node = status.get("nominatedNodeName") if isinstance(status, dict) else None
+            if isinstance(node, str) and node in self.nodes:
+                self.nominated[key] = node
 
     def allocate(self) -> None:
         jobs = {q: list(gs) for q, gs in self.jobs.items()}

@@ -256,11 +256,33 @@ class Engine:
                 self._push(self.now + st.job.duration_s, FINISH, job, st.attempt)
         for job in sorted(restarted):
             self._restart(self.jobs[job])
+        self._keep_nominations(out, restarted)
         self._record(out)
         self.evicting = bool(out.evicted)
         if out.evicted:  # the restarts asked for a cycle now; the next one waits (no loop at one instant)
             self.dirty = False
             self._changed(max(self.period, 1.0))
+
+    def _keep_nominations(self, out: CycleOutcome, restarted: set[str]) -> None:
+        """The nominations of this cycle stay on the pending pods (``status.nominatedNodeName``),
+        also on a moved (consolidated) job's recreated pods and without ``write_status``: the next
+        cycle places those jobs first, where their victims made room (else the room goes to
+        whoever comes first, and the action evicts again)."""
+        bound = set(out.bound)
+        for key, node in out.result.nominated.items():
+            job = self.pod_job.get(key[1])
+            if job is None or key in bound and job not in restarted:
+                continue
+            try:
+                pod = self.store.get("Pod", key[1], key[0])
+            except StoreError:
+                continue
+            status = pod.get("status") or {}
+            if status.get("phase", "Pending") != "Pending" or pod.get("spec", {}).get("nodeName") \
+                    or status.get("nominatedNodeName") == node:
+                continue
+            self.store.update_status({"kind": "Pod", "metadata": pod["metadata"],
+                                      "status": {**status, "nominatedNodeName": node}})
 
     def _restart(self, st: _JobState) -> None:
         """An evicted job: delete what is left of it, recreate all its pods Pending, run it again in full."""
