@@ -341,7 +341,7 @@ class Engine:
             self.next_frame = (math.floor(self.now / self.frame_every) + 1) * self.frame_every
 
     def _frame(self) -> OccupancyFrame:
-        nodes = sorted(self.node_gpus)
+        nodes = sorted(self.node_gpus, key=_natural)  # hgx-2 before hgx-10
         index = {n: i for i, n in enumerate(nodes)}
         used = [[0.0] * self.node_gpus[n] for n in nodes]
         pods, _ = self.store.list("Pod", copy=False)
@@ -376,6 +376,10 @@ class Engine:
             free = tuple(sorted(max(0, int(round((1.0 - u) * 1000))) for u in row))
             total += self._frag_model.frag(("", 0, free))
         return total / 1000.0
+
+
+def _natural(name: str) -> list:
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name)]
 
 
 def _device_share(job: SimJob, gpu_mem: Optional[int]) -> float:

@@ -88,7 +88,7 @@ def philly_queues(quotas: dict[str, int]) -> list[dict[str, Any]]:
     return [queue(vc, gpu_quota=g, gpu_limit=-1, weight=g) for vc, g in quotas.items()]
 
 
-def run_gpuplane(jobs: Sequence[SimJob], quotas: dict[str, int], period_s: float = 60.0,
+def run_gpuplane(jobs: Sequence[SimJob], quotas: dict[str, int], period_s: float = 300.0,
                  progress: Optional[Callable[[float, float], None]] = None) -> PolicyResult:
     """The gpuplane scheduler on one shared cluster of ``sum(quotas)`` GPUs (see module doc)."""
     from gpuplane.sim.engine import run_jobs
@@ -104,7 +104,7 @@ def run_gpuplane(jobs: Sequence[SimJob], quotas: dict[str, int], period_s: float
     return PolicyResult("gpuplane", Stats.of(outs), wall, unfinished, sum(r.evictions for r in log.jobs.values()))
 
 
-def run_policy(policy: str, jobs: Sequence[SimJob], quotas: dict[str, int], period_s: float = 60.0,
+def run_policy(policy: str, jobs: Sequence[SimJob], quotas: dict[str, int], period_s: float = 300.0,
                progress: Optional[Callable[[float, float], None]] = None) -> PolicyResult:
     if policy == "gpuplane":
         return run_gpuplane(jobs, quotas, period_s, progress)
@@ -163,7 +163,7 @@ REFERENCE_JOBS = 82_229  # jobs kept at x0.25 (the reference figures are for the
 @click.option("--scale", type=float, default=0.25, show_default=True, help="Multiply every VC's node count.")
 @click.option("--policy", type=click.Choice(POLICIES + ("all",)), default="all", show_default=True)
 @click.option("--limit", type=int, default=None, metavar="N", help="Only the first N jobs by submit time (quick runs).")
-@click.option("--period", "period_s", type=float, default=60.0, show_default=True,
+@click.option("--period", "period_s", type=float, default=300.0, show_default=True,
               help="gpuplane: at most one scheduling cycle per this many simulated seconds.")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def philly_command(trace_csv: str, vc_csv: str, scale: float, policy: str, limit: Optional[int], period_s: float,

@@ -82,17 +82,22 @@ def summary_tables(summary: dict) -> list[Table]:
     ]:
         alloc.add_row(label, value)
 
-    queues = Table(title="Queues: GPUs allocated vs fair share (time means)", title_justify="left")
-    for col in ["queue", "jobs", "done", "GPUs", "fair", "got/fair", "wait mean", "wait p99"]:
-        queues.add_column(col, justify="left" if col == "queue" else "right", no_wrap=True,
-                          overflow="ellipsis" if col == "queue" else "fold", max_width=24 if col == "queue" else None)
-    for name, q in s.get("queues", {}).items():
-        queues.add_row(name, fmt_num(q["jobs_submitted"]), fmt_num(q["jobs_completed"]),
-                       fmt_num(q["allocated_gpu_mean"]), fmt_num(q["fair_share_gpu_mean"]),
-                       fmt_pct(q.get("share_ratio")), fmt_duration(q["queueing_delay_s"]["mean"]),
-                       fmt_duration(q["queueing_delay_s"]["p99"]))
-    if not s.get("queues"):
-        queues.add_row("(none)", *["-"] * 7)
+    queues = Table(title="Queues: GPUs allocated vs fair share (time means)", title_justify="left", show_edge=False)
+    qcols = ["queue", "jobs", "done", "GPUs", "fair", "got/fair", "wait", "p99 wait"]
+    qrows = [[name, fmt_num(q["jobs_submitted"]), fmt_num(q["jobs_completed"]),
+              fmt_num(q["allocated_gpu_mean"]), fmt_num(q["fair_share_gpu_mean"]),
+              fmt_pct(q.get("share_ratio")), fmt_duration(q["queueing_delay_s"]["mean"]),
+              fmt_duration(q["queueing_delay_s"]["p99"])] for name, q in s.get("queues", {}).items()]
+    if not qrows:
+        qrows = [["(none)", *["-"] * 7]]
+    for i, col in enumerate(qcols):
+        # Numbers are never cut: only the queue name gives way (with an ellipsis) on a narrow terminal.
+        widest = max([len(col)] + [len(r[i]) for r in qrows])
+        queues.add_column(col, justify="left" if i == 0 else "right", no_wrap=i != 0,
+                          overflow="ellipsis" if i == 0 else "crop", max_width=24 if i == 0 else None,
+                          min_width=min(widest, 10) if i == 0 else widest)
+    for r in qrows:
+        queues.add_row(*r)
 
     delays = Table(title="Queueing delay and JCT", title_justify="left")
     for col in ["", "jobs", "mean", "p50", "p95", "p99", "max"]:

@@ -20,10 +20,11 @@ error that names them)::
       openb: {pods: shared/traces/openb/....csv, jobs: 2000}
     scheduler: {placementStrategy: {gpu: binpack}}   # what ``gpuplane schedule --config`` accepts
 
-The built-in default (:data:`DEFAULT_SCENARIO`): 8 HGX H200, 4 A100 80GB with MIG (DRA) and 4
-L40S nodes; two departments with two queues each; four hours of arrivals of the synthetic mix at load 2.5 (training
-gangs, fractional inference, notebooks, MIG requests), enough to queue jobs and make queues
-reclaim their quota from each other.
+The built-in default (:data:`DEFAULT_SCENARIO`): 12 HGX H200, 1 A100 80GB with MIG (DRA) and 4
+L40S nodes (120 GPUs); two departments with two queues each; six hours of arrivals of the
+synthetic mix at 2.2x the cluster's capacity (training gangs, fractional inference, notebooks, MIG
+requests), enough to queue jobs and make queues reclaim their quota from each other; the clock
+stops at eight hours.
 """
 from __future__ import annotations
 
@@ -197,20 +198,23 @@ DEFAULT_SCENARIO: dict[str, Any] = {
     "name": "default",
     "seed": 1,
     "period": "30s",
+    "duration": "8h",
     "cluster": [
-        {"profile": "hgx-h200", "count": 8},
-        {"profile": "a100-80gb", "count": 4, "mode": "dra"},
+        {"profile": "hgx-h200", "count": 12},
+        {"profile": "a100-80gb", "count": 1, "mode": "dra"},
         {"profile": "l40s", "count": 4},
     ],
     "queues": [
-        {"name": "research", "gpu": {"quota": 56, "overQuotaWeight": 2}},
+        {"name": "research", "gpu": {"quota": 60, "overQuotaWeight": 2}},
         {"name": "research-training", "parent": "research", "gpu": {"quota": 40}},
-        {"name": "research-notebooks", "parent": "research", "gpu": {"quota": 16, "limit": 24}},
-        {"name": "product", "gpu": {"quota": 56, "overQuotaWeight": 1}},
-        {"name": "product-inference", "parent": "product", "gpu": {"quota": 32}, "priority": 10},
-        {"name": "product-batch", "parent": "product", "gpu": {"quota": 24}},
+        {"name": "research-notebooks", "parent": "research", "gpu": {"quota": 20, "limit": 28}},
+        {"name": "product", "gpu": {"quota": 60, "overQuotaWeight": 1}},
+        {"name": "product-inference", "parent": "product", "gpu": {"quota": 34}, "priority": 10},
+        {"name": "product-batch", "parent": "product", "gpu": {"quota": 26}},
     ],
-    "workload": {"synthetic": {"hours": 4, "load": 2.5}},  # ~140 jobs: queueing, reclaim; ~8 s wall on 2 busy cores
+    # ~230 jobs over six hours, offered load 2.2x the cluster: queueing, reclaim between queues,
+    # gangs waiting for whole nodes; the clock stops at 8 h with the cluster still busy.
+    "workload": {"synthetic": {"hours": 6, "load": 2.2}},
 }
 
 

@@ -44,7 +44,7 @@ class _Median:
         return float(max(60, round(min(self.median_s * self.cap, rng.lognormvariate(math.log(self.median_s), self.sigma)))))
 
 
-DURATIONS = {"train": _Median(5_400), "inference": _Median(4 * 3600, 0.6), "notebook": _Median(3600, 0.7), "mig": _Median(1800, 0.8)}
+DURATIONS = {"train": _Median(5_400), "inference": _Median(4 * 3600, 0.6), "notebook": _Median(3600, 0.7), "mig": _Median(2 * 3600, 0.8)}
 
 
 def _shape(kind: str, rng: random.Random, mig_profiles: Sequence[str], dra_mig: bool) -> dict:
