@@ -31,6 +31,8 @@ bench: $(STAMP) oracle
 	$(PY) benchmarks/bench_decode.py
 	$(PY) benchmarks/bench_openb.py
 	$(PY) benchmarks/bench_schedule.py
+	$(PY) benchmarks/bench_subgroups.py
+	$(VENV)/bin/gpuplane bench philly --policy all   # ~13 min: the whole trace through the scheduler
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
