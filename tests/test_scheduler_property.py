@@ -42,12 +42,16 @@ def snapshots(draw):
                  m.claim_template("one"), m.claim_template("two", count=2)]
         nodes.append(("d0", 0, 8))
     limits = {}
-    objs.append(m.queue("dept", gpu_limit=draw(st.sampled_from([-1, 2, 4]))))
+    dept_limit = draw(st.sampled_from([-1, 2, 4]))
+    dept_quota = draw(st.sampled_from([0, 1, 2, 4]))
+    objs.append(m.queue("dept", gpu_quota=dept_quota if dept_limit == -1 else min(dept_quota, dept_limit), gpu_limit=dept_limit))
     for q in ("qa", "qb"):
         limit = draw(st.sampled_from([-1, 0, 1, 3]))
         quota = draw(st.sampled_from([0, 1, 2]))
         objs.append(m.queue(q, parent="dept", gpu_quota=quota if limit == -1 else min(quota, limit), gpu_limit=limit))
-    objs.append(m.queue("qc", gpu_limit=draw(st.sampled_from([-1, 1, 2]))))
+    qc_limit = draw(st.sampled_from([-1, 1, 2]))
+    qc_quota = draw(st.sampled_from([0, 1, 2]))
+    objs.append(m.queue("qc", gpu_quota=qc_quota if qc_limit == -1 else min(qc_quota, qc_limit), gpu_limit=qc_limit))
     for o in objs:
         if o["kind"] == "Queue":
             limits[o["metadata"]["name"]] = o["spec"]["resources"]["gpu"]["limit"]
@@ -106,6 +110,7 @@ def test_invariants(case):
     whole_holders: dict[tuple[str, str], int] = {}
     cpu_used: dict[str, int] = {}
     queue_gpu: dict[str, Fraction] = {}
+    queue_np_gpu: dict[str, Fraction] = {}  # held by non-preemptible pods (KAI's inference class here)
     bound_in_group: dict[str, int] = {}
     for p in pods:
         node = p["spec"].get("nodeName")
@@ -131,6 +136,8 @@ def test_invariants(case):
             q = groups[group][1]
             bound_in_group[group] = bound_in_group.get(group, 0) + 1
         queue_gpu[q] = queue_gpu.get(q, Fraction(0)) + whole + frac
+        if p["spec"].get("priorityClassName") == "inference":
+            queue_np_gpu[q] = queue_np_gpu.get(q, Fraction(0)) + whole + frac
     for key, total in use.items():
         assert total <= 1, key
         if whole_holders.get(key):
@@ -141,6 +148,13 @@ def test_invariants(case):
     for q, limit in limits.items():
         if limit != -1:
             assert queue_gpu.get(q, 0) <= limit, (q, queue_gpu)
+    # non-preemptible work never goes over quota, at any level of the queue tree
+    quotas = {o["metadata"]["name"]: o["spec"]["resources"]["gpu"].get("quota", 0) for o in objs if o["kind"] == "Queue"}
+    queue_np_gpu["dept"] = queue_np_gpu.get("qa", Fraction(0)) + queue_np_gpu.get("qb", Fraction(0))
+    for q, used in queue_np_gpu.items():
+        quota = quotas.get(q, 0)  # default-queue: quota 0
+        if quota != -1:
+            assert used <= Fraction(str(quota)), (q, used, quota)
     for g, (min_member, _, _) in groups.items():
         assert bound_in_group.get(g, 0) in (0,) or bound_in_group[g] >= min_member
     queues = {o["metadata"]["name"]: o for o in out if o["kind"] == "Queue"}
