@@ -140,7 +140,15 @@ def queue_shares(log: SimLog, series: Optional[Series] = None) -> Figure:
         ax.fill_between(hours, alloc, step="post", color="tab:blue", alpha=0.15)
         handles = [h1, h2, h3]
         ax.set_title(q, fontsize=10)
-        ax.set_ylim(bottom=0)
+        # scale to allocation and fair share (the comparison that matters); a far larger demand is clipped
+        top = max(max(alloc, default=0.0), max(fair, default=0.0)) * 1.3 or 1.0
+        peak = max(want, default=0.0)
+        if peak > top * 1.5:
+            ax.text(0.99, 0.96, f"requested peaks at {peak:,.0f} GPUs (clipped)", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=7.5, color="dimgray")
+        else:
+            top = max(top, peak * 1.1)
+        ax.set_ylim(0, top)
         ax.grid(alpha=0.3)
         if i % ncols == 0:
             ax.set_ylabel("GPUs")

@@ -204,7 +204,11 @@ def busy_window(log: SimLog) -> tuple[float, float]:
 
 
 def utilization(log: SimLog, timeline: Optional[Timeline] = None) -> dict[str, float]:
-    """∫ allocated GPUs dt / (C·T) over the busy window, offered load ρ, and utilization / min(1, ρ)."""
+    """∫ allocated GPUs dt / (C·T) over the busy window, offered load ρ, and utilization / min(1, ρ).
+
+    ρ counts each job's work once, so runs whose evicted jobs restart from scratch can exceed 1.0 on
+    utilization / min(1, ρ): the excess is redone work.
+    """
     timeline = timeline or Timeline(log.samples, run_end(log))
     start, end = busy_window(log)
     span = end - start
