@@ -21,13 +21,12 @@ that do not fit stay pending with their own reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Optional
 
 from .cycle import PendingReason, Placement
 from .snapshot import GroupInfo, Key, PodInfo
 from .subgroups import DEFAULT, ROOT, SubGroupTree, display_name
-from .topology import NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
+from .topology import NodeGroup, Topology, TopologyConstraint, order_nodes_for_gang
 
 if TYPE_CHECKING:
     from .cycle import _Cluster
