@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,6 @@ from gpuplane.sim.baselines import GPUS_PER_NODE, JobOutcome, Stats, lower_bound
 from gpuplane.sim.jobs import SimJob
 from gpuplane.sim.traces import TraceError, philly_jobs
 
-EXIT_INVALID = 2
 POLICIES = ("fifo", "sjf", "gpuplane")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -114,8 +112,9 @@ def run_policy(policy: str, jobs: Sequence[SimJob], quotas: dict[str, int], peri
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_INVALID)
+    from ..cli.main import fail
+
+    fail(message)
 
 
 def _s(v: float) -> str:
