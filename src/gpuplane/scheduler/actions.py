@@ -237,9 +237,11 @@ def _victim_units(c: "_Cluster", group: GroupInfo, pods: list[PodInfo], core_ok:
                   ) -> list[tuple[GroupInfo, list[PodInfo]]]:
     """KAI ``splitVictimTasks``: an elastic job (more active pods than minMember) offers each pod
     above minMember as its own victim (youngest first), then its core (minMember pods) as one
-    unit; any other job is one unit. ``core_ok``: whether the core (the whole job) may go."""
+    unit; any other job is one unit. ``core_ok``: whether the core (the whole job) may go.
+    A PodGroup with SubGroups is one unit too: its minimum is per SubGroup, so "the youngest pods
+    above minMember" could cut a required SubGroup below its own minimum."""
     extra = len(pods) - max(group.min_member, 1)
-    if group.kind != "PodGroup" or extra <= 0:
+    if group.kind != "PodGroup" or extra <= 0 or c.subgroup_tree(group) is not None:
         return [(group, pods)] if core_ok else []
     order = sorted(pods, key=lambda p: (p.creation, p.key), reverse=True)
     units: list[tuple[GroupInfo, list[PodInfo]]] = [(group, _Surplus([p])) for p in order[:extra]]
