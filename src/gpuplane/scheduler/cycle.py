@@ -67,7 +67,7 @@ from ..dra.nodeselect import NodeSelectorError, selector_matches
 from .config import SchedulerConfig
 from .fairshare import compute_fair_shares
 from .gpus import choose_gpus, gpu_index, per_device_share
-from .subgroups import SubGroupTree, build_tree  # (own lines: the import block below is busy in other branches)
+from .subgroups import SubGroupTree, build_tree
 from .topology import CLIQUE_LABEL, CLIQUE_TOPOLOGY, clique_preference
 from .placement import FragScorer, node_score, static_filter
 from .queues import RESOURCES, UNLIMITED
