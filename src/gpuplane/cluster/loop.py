@@ -3,8 +3,10 @@
 One cycle, as KAI's scheduler does it against an API server:
 
 1. list every kind the scheduler uses (:data:`~gpuplane.scheduler.snapshot.USED_KINDS`);
-2. build the snapshot (:meth:`SchedulerLoop.snapshot`, the one place that calls
-   ``build_snapshot``, so a parse cache can be plugged in there);
+2. build the snapshot (:meth:`SchedulerLoop.snapshot`, the one place that builds it): a
+   :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` kept between cycles updates the
+   previous snapshot by the Pods and PodGroups that changed (the same snapshot as
+   ``build_snapshot``, at a cost proportional to the changes);
 3. run one round of :func:`~gpuplane.scheduler.cycle.run_rounds` at ``now``;
 4. write back, in the order kube-scheduler does: claim allocations (a claim made from a
    template is created first, owned by its pod, as the resource-claim controller would), then
@@ -28,13 +30,9 @@ from typing import Any, Callable, Optional
 from ..api.core import PENDING
 from ..scheduler.config import SchedulerConfig
 from ..scheduler.cycle import ScheduleResult, run_rounds
-from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot, build_snapshot
+from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot
+from ..scheduler.snapshot_state import SnapshotState
 from .client import ClusterClient
-
-try:  # the informer-like parse cache of build_snapshot (branch perf); absent before it lands
-    from ..scheduler.snapshot import SnapshotCache
-except ImportError:  # pragma: no cover - depends on the scheduler version
-    SnapshotCache = None  # type: ignore[assignment,misc]
 from .store import Conflict, NotFound, StoreError, deep_copy
 
 __all__ = ["SchedulerLoop", "CycleOutcome"]
@@ -67,9 +65,12 @@ class SchedulerLoop:
         self.write_status = write_status
         self._build = snapshot_builder
         # objects come back from the store with uid + resourceVersion: unchanged ones are reused
-        self.cache = SnapshotCache() if SnapshotCache is not None and snapshot_builder is None else None
+        self.state = SnapshotState(scheduler_name) if snapshot_builder is None else None
+        self.cache = self.state.cache if self.state is not None else None
 
     def list_objects(self) -> list[dict[str, Any]]:
+        """Every object of the kinds the scheduler uses, the stored dicts themselves (read-only),
+        each kind sorted by (namespace, name) as the incremental snapshot wants it."""
         objects: list[dict[str, Any]] = []
         for kind in USED_KINDS:
             items, _ = self.client.list(kind, copy=False)
@@ -77,12 +78,11 @@ class SchedulerLoop:
         return objects
 
     def snapshot(self, objects: list[dict[str, Any]]) -> Snapshot:
-        """The single call site of ``build_snapshot``."""
+        """The single place the snapshot is built: ``snapshot_builder`` if given, else the kept state."""
         if self._build is not None:
             return self._build(objects, self.scheduler_name)
-        if self.cache is not None:
-            return build_snapshot(objects, self.scheduler_name, cache=self.cache)
-        return build_snapshot(objects, self.scheduler_name)
+        assert self.state is not None
+        return self.state.build(objects)
 
     def run_cycle(self, now: Optional[str] = None) -> CycleOutcome:
         t0 = time.perf_counter()

@@ -611,6 +611,72 @@ def _template_claim(tmpl_raw: dict[str, Any], pod_raw: dict[str, Any], pod: Pod,
 
 # --- building ----------------------------------------------------------------------------------
 
+NO_GROUP: Key = ("", "")  # PodInfo.group of a pod without pod-group-name
+
+
+def _pod_queue(pod: Pod, group: Optional[Key], podgroups: dict[Key, tuple[kai.PodGroup, dict[str, Any]]]) -> str:
+    """The PodGroup's queue when it names one, else the pod's queue label."""
+    pg = podgroups.get(group) if group else None
+    return pg[0].spec.queue if pg and pg[0].spec.queue else kai.pod_queue_name(pod.metadata.labels)
+
+
+def _pod_info(key: Key, raw: dict[str, Any], pod: Pod, demand: GpuDemand, cpu: Fraction, memory: Fraction,
+              reqs: dict[str, Fraction], priority: int, refs: tuple[PodClaimRef, ...], scheduler_name: str,
+              podgroups: dict[Key, tuple[kai.PodGroup, dict[str, Any]]]) -> PodInfo:
+    """One pod's PodInfo (shared by the full build and the incremental one, so they cannot differ)."""
+    group_name = pod.metadata.annotations.get(kai.PODGROUP_ANNOTATION, "")
+    group = (key[0], group_name) if group_name else None
+    preemptibility = pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, "")
+    return PodInfo(
+        key=key, raw=raw, pod=pod, state=pod_state(pod),
+        ours=pod.spec.scheduler_name == scheduler_name,
+        node_name=pod.spec.node_name,
+        queue=_pod_queue(pod, group, podgroups),
+        group=group if group else NO_GROUP,
+        priority=priority,
+        preemptible=kai.is_preemptible(priority, preemptibility),
+        cpu_milli=cpu, memory=memory, other=reqs, gpu=demand,
+        claims=refs,
+        creation=pod.metadata.creation_timestamp or "",
+        held_gpus=_held_gpus(pod),
+    )
+
+
+def _single_group(info: PodInfo) -> GroupInfo:
+    """The group of one of a pod without pod-group-name (key ``("pod", namespace, name)``)."""
+    return GroupInfo(key=info.key, kind="Pod", min_member=1, queue=info.queue, priority=info.priority,
+                     preemptible=info.preemptible, creation=info.creation, pods=(info.key,))
+
+
+def _podgroup_info(gk: Key, members: tuple[Key, ...], pods: dict[Key, PodInfo],
+                   pg_raw: Optional[tuple[kai.PodGroup, dict[str, Any]]],
+                   classes_all: dict[str, PriorityClass]) -> GroupInfo | FieldError:
+    """A PodGroup's gang (``members`` sorted), or the error of its unknown priorityClassName."""
+    first = pods[members[0]] if members else None
+    if pg_raw is not None:
+        pg, raw = pg_raw
+        min_member = max(1, kai.podgroup_min_pods(pg))  # with SubGroups: the fewest pods that satisfy the tree
+        queue = pg.spec.queue or (first.queue if first else kai.DEFAULT_QUEUE)
+        if pg.spec.priority_class_name:
+            prio = kai.resolve_priority(pg.spec.priority_class_name, classes_all)
+            if prio is None:
+                return FieldError("PodGroup", gk[0], gk[1], "spec.priorityClassName",
+                                  f'Not found: "{pg.spec.priority_class_name}": no PriorityClass with this name')
+        else:
+            prio = max((pods[m].priority for m in members), default=kai.DEFAULT_PODGROUP_PRIORITY)
+        preemptibility = pg.spec.preemptibility or (
+            first.pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, "") if first else "")
+        creation = pg.metadata.creation_timestamp or min((pods[m].creation for m in members), default="")
+        return GroupInfo(key=gk, kind="PodGroup", min_member=min_member, queue=queue, priority=prio,
+                         preemptible=kai.is_preemptible(prio, preemptibility), creation=creation,
+                         pods=members, raw=raw)
+    # pods name a PodGroup that is not in the snapshot: schedule them as one group, minMember 1
+    assert first is not None
+    return GroupInfo(key=gk, kind="PodGroup", min_member=1, queue=first.queue,
+                     priority=max(pods[m].priority for m in members), preemptible=first.preemptible,
+                     creation=min(pods[m].creation for m in members), pods=members)
+
+
 
 def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_SCHEDULER_NAME,
                    cache: Optional[SnapshotCache] = None) -> Snapshot:
@@ -625,7 +691,10 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     return snap
 
 
-def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Snapshot:
+def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
+           ctx: Optional[dict[str, Any]] = None) -> Snapshot:
+    """``ctx``: filled with what :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` keeps
+    between builds (typed PodGroups, priority classes, Topologies, group members)."""
     errors: list[FieldError] = []
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for obj in objects:
@@ -759,27 +828,10 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Sn
             else:
                 errors.append(FieldError("Pod", key[0], key[1], f"spec.resourceClaims[{i}]",
                                          "Required value: resourceClaimName or resourceClaimTemplateName"))
-        state = pod_state(pod)
-        group_name = pod.metadata.annotations.get(kai.PODGROUP_ANNOTATION, "")
-        group = (key[0], group_name) if group_name else None
-        pg = podgroups.get(group) if group else None
-        preemptibility = pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, "")
-        info = PodInfo(
-            key=key, raw=raw, pod=pod, state=state,
-            ours=pod.spec.scheduler_name == scheduler_name,
-            node_name=pod.spec.node_name,
-            queue=(pg[0].spec.queue if pg and pg[0].spec.queue else kai.pod_queue_name(pod.metadata.labels)),
-            group=group if group else ("", ""),
-            priority=priority,
-            preemptible=kai.is_preemptible(priority, preemptibility),
-            cpu_milli=cpu, memory=memory, other=reqs, gpu=demand,
-            claims=tuple(refs),
-            creation=pod.metadata.creation_timestamp or "",
-            held_gpus=_held_gpus(pod),
-        )
+        info = _pod_info(key, raw, pod, demand, cpu, memory, reqs, priority, tuple(refs), scheduler_name, podgroups)
         pods[key] = info
-        if group is not None:
-            group_members.setdefault(group, []).append(key)
+        if info.group != NO_GROUP:
+            group_members.setdefault(info.group, []).append(key)
     if errors:
         raise ValidationFailed(errors)
 
@@ -792,41 +844,18 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any) -> Sn
     # groups
     groups: dict[Key, GroupInfo] = {}
     for key, info in pods.items():
-        if info.group == ("", ""):
-            groups[("pod", *key)] = GroupInfo(  # type: ignore[index]
-                key=key, kind="Pod", min_member=1, queue=info.queue, priority=info.priority,
-                preemptible=info.preemptible, creation=info.creation, pods=(key,),
-            )
+        if info.group == NO_GROUP:
+            groups[("pod", *key)] = _single_group(info)  # type: ignore[index]
     for gk in set(group_members) | set(podgroups):
-        members = tuple(sorted(group_members.get(gk, [])))
-        pg_raw = podgroups.get(gk)
-        first = pods[members[0]] if members else None
-        if pg_raw is not None:
-            pg, raw = pg_raw
-            min_member = max(1, kai.podgroup_min_pods(pg))  # with SubGroups: the fewest pods that satisfy the tree
-            queue = pg.spec.queue or (first.queue if first else kai.DEFAULT_QUEUE)
-            if pg.spec.priority_class_name:
-                prio = kai.resolve_priority(pg.spec.priority_class_name, classes_all)
-                if prio is None:
-                    errors.append(FieldError("PodGroup", gk[0], gk[1], "spec.priorityClassName",
-                                             f'Not found: "{pg.spec.priority_class_name}": no PriorityClass with this name'))
-                    continue
-            else:
-                prio = max((pods[m].priority for m in members), default=kai.DEFAULT_PODGROUP_PRIORITY)
-            preemptibility = pg.spec.preemptibility or (
-                first.pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, "") if first else "")
-            creation = pg.metadata.creation_timestamp or min((pods[m].creation for m in members), default="")
-            groups[gk] = GroupInfo(key=gk, kind="PodGroup", min_member=min_member, queue=queue, priority=prio,
-                                   preemptible=kai.is_preemptible(prio, preemptibility), creation=creation,
-                                   pods=members, raw=raw)
+        group = _podgroup_info(gk, tuple(sorted(group_members.get(gk, []))), pods, podgroups.get(gk), classes_all)
+        if isinstance(group, FieldError):
+            errors.append(group)
         else:
-            # pods name a PodGroup that is not in the snapshot: schedule them as one group, minMember 1
-            assert first is not None
-            groups[gk] = GroupInfo(key=gk, kind="PodGroup", min_member=1, queue=first.queue,
-                                   priority=max(pods[m].priority for m in members), preemptible=first.preemptible,
-                                   creation=min(pods[m].creation for m in members), pods=members)
+            groups[gk] = group
     if errors:
         raise ValidationFailed(errors)
+    if ctx is not None:
+        ctx.update(podgroups=podgroups, classes_all=classes_all, topologies=topologies, group_members=group_members)
 
     mems = [n.gpu_memory_mib for n in nodes if n.gpu_memory_mib]
     return Snapshot(

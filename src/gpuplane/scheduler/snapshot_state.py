@@ -1,0 +1,356 @@
+"""The snapshot, kept between scheduling cycles and updated by what changed.
+
+Why: a scheduler loop rebuilds the snapshot every cycle, from every object of the cluster,
+while between two cycles only a few pods and PodGroups change (bindings, new jobs, finished
+ones). :class:`SnapshotState` keeps the derived :class:`~.snapshot.PodInfo` /
+:class:`~.snapshot.GroupInfo` objects and recomputes only those a change touches:
+
+- a changed, added or deleted Pod: its PodInfo, its old and new group;
+- a changed, added or deleted PodGroup: that group, and the queue of its member pods;
+- anything else (PriorityClass, Queue, Topology, Node, DRA objects), a pod with
+  ``spec.resourceClaims`` that changes, input that is not sorted by (namespace, name) per kind,
+  or objects without ``uid`` + ``resourceVersion``: a full :func:`~.snapshot.build_snapshot`
+  (with a :class:`~.snapshot.SnapshotCache`), which also raises every validation error.
+
+The result is always the snapshot ``build_snapshot(objects)`` gives (same dicts, same order,
+equal values). An object counts as unchanged when it comes back with the same ``metadata.uid``
+and ``metadata.resourceVersion`` (the API server's and the embedded store's contract).
+
+Identity: a pod whose object and context did not change keeps *the same* PodInfo object
+(``is``) as in the previous snapshot; after a full build too, where an equal PodInfo replaces
+the new one. Running-pod accounting kept between cycles relies on this as its fast test.
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from typing import Any, Optional
+
+from ..api import kai
+from ..api.core import PriorityClass, decode_pod
+from ..api.errors import FieldError, ValidationFailed
+from .snapshot import (
+    DEFAULT_SCHEDULER_NAME,
+    NO_GROUP,
+    USED_KINDS,
+    GroupInfo,
+    PodInfo,
+    Snapshot,
+    SnapshotCache,
+    _build,
+    _pod_demand,
+    _pod_info,
+    _pod_priority,
+    _pod_queue,
+    _podgroup_info,
+    _single_group,
+    _version_key,
+)
+
+__all__ = ["SnapshotState"]
+
+Key = tuple[str, str]
+GroupKey = tuple  # (namespace, name) of a PodGroup, ("pod", namespace, name) of a lone pod
+Version = Optional[tuple[str, str]]  # (uid, resourceVersion); None: unknown, always changed
+
+# kinds whose change makes the next build a full one ("Namespace" is listed but not read)
+_OTHER_KINDS = tuple(k for k in USED_KINDS if k not in ("Pod", "PodGroup", "Namespace"))
+
+
+class _Fallback(Exception):
+    """The incremental update cannot tell: build in full (which raises what is invalid)."""
+
+
+def _raw_key(raw: dict[str, Any]) -> tuple[Key, Version]:
+    m = raw.get("metadata")
+    if not isinstance(m, dict):
+        raise _Fallback
+    uid, rv = m.get("uid"), m.get("resourceVersion")
+    version = (uid, rv) if uid and rv and type(uid) is str and type(rv) is str else None
+    return (str(m.get("namespace") or ""), str(m.get("name") or "")), version
+
+
+def _delta(items: list[dict[str, Any]], known: dict[Key, Any], pods: bool
+           ) -> tuple[list[tuple[Key, dict[str, Any], Version]], list[Key]]:
+    """``(changed or added, deleted)`` raw keys against ``known`` (raw key -> entry, version first).
+
+    Objects must come sorted by raw key without duplicates (as a list from the store does)."""
+    changed: list[tuple[Key, dict[str, Any], Version]] = []
+    seen: list[Key] = []
+    matched = 0
+    last: Optional[Key] = None
+    for raw in items:
+        if pods and raw.get("apiVersion") != "v1":
+            continue  # not a core Pod: build_snapshot skips it
+        rk, version = _raw_key(raw)
+        if last is not None and rk <= last:
+            raise _Fallback  # unsorted or duplicate
+        last = rk
+        seen.append(rk)
+        entry = known.get(rk)
+        if entry is None:
+            changed.append((rk, raw, version))
+            continue
+        matched += 1
+        if version is None or entry[0] != version:
+            changed.append((rk, raw, version))
+    deleted: list[Key] = []
+    if matched != len(known):
+        alive = set(seen)
+        deleted = [rk for rk in known if rk not in alive]
+    return changed, deleted
+
+
+class SnapshotState:
+    """A snapshot builder that keeps its work between calls of :meth:`build`. Not thread-safe."""
+
+    def __init__(self, scheduler_name: str = DEFAULT_SCHEDULER_NAME) -> None:
+        self.scheduler_name = scheduler_name
+        self.cache = SnapshotCache()  # decoded objects, for the full builds
+        self.full_builds = 0
+        self.incremental_builds = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._snap: Optional[Snapshot] = None
+        self._others: dict[str, list[Optional[tuple]]] = {}  # kind -> version keys, in input order
+        self._pods: dict[Key, tuple[Version, Key, bool]] = {}  # raw key -> (version, key, has claims)
+        self._pgs: dict[Key, tuple[Version, Optional[Key]]] = {}  # raw key -> (version, group key)
+        self._infos: dict[Key, PodInfo] = {}
+        self._pod_keys: list[Key] = []  # sorted
+        self._groups: dict[GroupKey, GroupInfo] = {}
+        self._group_keys: list[GroupKey] = []  # sorted
+        self._members: dict[Key, set[Key]] = {}  # PodGroup key -> its pods (non-empty)
+        self._podgroups: dict[Key, tuple[kai.PodGroup, dict[str, Any]]] = {}
+        self._classes_all: dict[str, PriorityClass] = {}
+        self._topologies: list[kai.Topology] = []
+
+    def build(self, objects: list[dict[str, Any]]) -> Snapshot:
+        """The snapshot of ``objects``, equal to ``build_snapshot(objects, scheduler_name)``."""
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for obj in objects:
+            by_kind.setdefault(str(obj.get("kind")), []).append(obj)
+        if self._snap is not None:
+            try:
+                snap = self._incremental(by_kind)
+            except _Fallback:
+                pass
+            else:
+                self.incremental_builds += 1
+                self._snap = snap
+                return snap
+        return self._full(objects, by_kind)
+
+    # --- full build -----------------------------------------------------------------------
+    def _full(self, objects: list[dict[str, Any]], by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
+        previous = self._infos
+        self._reset()
+        ctx: dict[str, Any] = {}
+        snap = _build(objects, self.scheduler_name, self.cache, ctx)  # raises what is invalid; state stays empty
+        self.cache._sweep()
+        self.full_builds += 1
+        key_of = {id(info.raw): info for info in snap.pods.values()}
+        # equal PodInfos keep their identity across a full build
+        pods = {k: (old if (old := previous.get(k)) is not None and old == info else info) for k, info in snap.pods.items()}
+        snap = dataclasses.replace(snap, pods=pods)
+        groups_of: dict[int, Key] = {id(raw): gk for gk, (_, raw) in ctx["podgroups"].items()}
+        for raw in by_kind.get("PodGroup", []):
+            rk, version = _raw_key_or_none(raw)
+            gk = groups_of.get(id(raw))
+            if rk is None or rk in self._pgs or (gk is None and _decodes(raw)):
+                return self._disabled(snap)  # two PodGroups for one key: the later wins; rebuild in full
+            self._pgs[rk] = (version, gk)
+        for raw in by_kind.get("Pod", []):
+            if raw.get("apiVersion") != "v1":
+                continue
+            rk, version = _raw_key_or_none(raw)
+            if rk is None:
+                return self._disabled(snap)
+            info = key_of[id(raw)]
+            self._pods[rk] = (version, info.key, bool(info.pod.spec.resource_claims))
+        for kind in _OTHER_KINDS:
+            self._others[kind] = [_version_key(o) for o in by_kind.get(kind, [])]
+        self._infos = dict(pods)
+        self._pod_keys = list(pods)
+        self._groups = dict(snap.groups)
+        self._group_keys = list(snap.groups)
+        self._members = {gk: set(ms) for gk, ms in ctx["group_members"].items()}
+        self._podgroups = dict(ctx["podgroups"])
+        self._classes_all = ctx["classes_all"]
+        self._topologies = list(ctx["topologies"])
+        self._snap = snap
+        return snap
+
+    def _disabled(self, snap: Snapshot) -> Snapshot:
+        """Input the incremental update does not follow: the next build is a full one too."""
+        infos = dict(snap.pods)
+        self._reset()
+        self._infos = infos  # for identity only
+        return snap
+
+    # --- incremental update ---------------------------------------------------------------
+    def _incremental(self, by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
+        """The new snapshot from the previous one and the changed Pods and PodGroups; raises
+        ``_Fallback`` (before changing anything it keeps, or leaving the state to a full build)."""
+        for kind in _OTHER_KINDS:
+            items, prev = by_kind.get(kind, []), self._others.get(kind, [])
+            if len(items) != len(prev):
+                raise _Fallback
+            for obj, version in zip(items, prev):
+                if version is None or _version_key(obj) != version:
+                    raise _Fallback
+        pod_changed, pod_deleted = _delta(by_kind.get("Pod", []), self._pods, pods=True)
+        pg_changed, pg_deleted = _delta(by_kind.get("PodGroup", []), self._pgs, pods=False)
+        for rk in pod_deleted:
+            if self._pods[rk][2]:
+                raise _Fallback  # its claims (generated ones) go with it
+        for rk, _, _ in pod_changed:
+            old = self._pods.get(rk)
+            if old is not None and old[2]:
+                raise _Fallback
+        prev = self._snap
+        assert prev is not None
+        if not (pod_changed or pod_deleted or pg_changed or pg_deleted):
+            return self._snapshot(prev)
+        # from here on the state changes: a _Fallback leaves it to the full build, which resets it
+        self._snap = None
+        touched: set[GroupKey] = set()
+        changed_pgs = self._apply_podgroups(pg_changed, pg_deleted)
+        touched |= changed_pgs
+        for rk in pod_deleted:
+            _, key, _ = self._pods.pop(rk)
+            self._drop_pod(key, touched)
+        for rk, raw, version in pod_changed:
+            self._apply_pod(rk, raw, version, touched)
+        for gk in changed_pgs:  # the PodGroup's queue is its pods' queue
+            for k in self._members.get(gk, ()):
+                info = self._infos[k]
+                queue = _pod_queue(info.pod, gk, self._podgroups)
+                if queue != info.queue:
+                    self._infos[k] = dataclasses.replace(info, queue=queue)
+        for gk in touched:
+            self._regroup(gk)
+        return self._snapshot(prev)
+
+    def _apply_podgroups(self, changed: list[tuple[Key, dict[str, Any], Version]], deleted: list[Key]) -> set[GroupKey]:
+        out: set[GroupKey] = set()
+        for rk in deleted:
+            _, gk = self._pgs.pop(rk)
+            if gk is not None:
+                del self._podgroups[gk]
+                out.add(gk)
+        for rk, raw, version in changed:
+            old = self._pgs.get(rk)
+            if old is not None and old[1] is not None:
+                del self._podgroups[old[1]]
+                out.add(old[1])
+            try:
+                typed = kai.decode_and_validate_kai(raw)
+            except ValidationFailed:
+                raise _Fallback from None
+            gk: Optional[Key] = None
+            if typed is not None:
+                if not isinstance(typed, kai.PodGroup) or kai.validate_kai_objects((), [typed], self._topologies):
+                    raise _Fallback
+                gk = (typed.metadata.namespace or "default", typed.metadata.name)
+                if gk in self._podgroups:
+                    raise _Fallback  # two PodGroups for one key
+                self._podgroups[gk] = (typed, raw)
+                out.add(gk)
+            self._pgs[rk] = (version, gk)
+        return out
+
+    def _apply_pod(self, rk: Key, raw: dict[str, Any], version: Version, touched: set[GroupKey]) -> None:
+        try:
+            pod = decode_pod(raw)
+            key = (pod.metadata.namespace or "default", pod.metadata.name)
+            demand, (cpu, memory, reqs) = _pod_demand(pod)
+            priority = _pod_priority(pod, self._classes_all, key)
+        except ValidationFailed:
+            raise _Fallback from None
+        if pod.spec.resource_claims:
+            raise _Fallback
+        old = self._pods.get(rk)
+        if old is not None:
+            self._drop_pod(old[1], touched)
+        if key in self._infos:
+            raise _Fallback  # a duplicate (namespace "" and "default")
+        info = _pod_info(key, raw, pod, demand, cpu, memory, dict(reqs), priority, (), self.scheduler_name,
+                         self._podgroups)
+        self._pods[rk] = (version, key, False)
+        self._infos[key] = info
+        bisect.insort(self._pod_keys, key)
+        if info.group == NO_GROUP:
+            touched.add(("pod", *key))
+        else:
+            self._members.setdefault(info.group, set()).add(key)
+            touched.add(info.group)
+
+    def _drop_pod(self, key: Key, touched: set[GroupKey]) -> None:
+        info = self._infos.pop(key)
+        del self._pod_keys[bisect.bisect_left(self._pod_keys, key)]
+        if info.group == NO_GROUP:
+            touched.add(("pod", *key))
+        else:
+            members = self._members[info.group]
+            members.discard(key)
+            if not members:
+                del self._members[info.group]
+            touched.add(info.group)
+
+    def _regroup(self, gk: GroupKey) -> None:
+        group: Optional[GroupInfo] = None
+        if len(gk) == 3:  # a pod without pod-group-name
+            info = self._infos.get(gk[1:])
+            if info is not None and info.group == NO_GROUP:
+                group = _single_group(info)
+        else:
+            members, pg = self._members.get(gk), self._podgroups.get(gk)
+            if members or pg is not None:
+                made = _podgroup_info(gk, tuple(sorted(members or ())), self._infos, pg, self._classes_all)
+                if isinstance(made, FieldError):
+                    raise _Fallback
+                group = made
+        had = gk in self._groups
+        if group is not None:
+            self._groups[gk] = group
+            if not had:
+                bisect.insort(self._group_keys, gk)
+        elif had:
+            del self._groups[gk]
+            del self._group_keys[bisect.bisect_left(self._group_keys, gk)]
+
+    def _snapshot(self, prev: Snapshot) -> Snapshot:
+        """``prev`` with the kept pods and groups (its other fields did not change)."""
+        infos, groups = self._infos, self._groups
+        return Snapshot(
+            nodes=prev.nodes,
+            pods={k: infos[k] for k in self._pod_keys},
+            groups={k: groups[k] for k in self._group_keys},
+            tree=prev.tree,
+            queues_raw=dict(prev.queues_raw),
+            priority_classes=dict(prev.priority_classes),
+            classes=dict(prev.classes),
+            slices=prev.slices,
+            claims=dict(prev.claims),
+            typed_claims=dict(prev.typed_claims),
+            generated_claims=prev.generated_claims,
+            scheduler_name=prev.scheduler_name,
+            min_gpu_memory_mib=prev.min_gpu_memory_mib,
+            topologies=prev.topologies,
+        )
+
+
+def _raw_key_or_none(raw: dict[str, Any]) -> tuple[Optional[Key], Version]:
+    try:
+        return _raw_key(raw)
+    except _Fallback:
+        return None, None
+
+
+def _decodes(raw: dict[str, Any]) -> bool:
+    """Whether a PodGroup-kind object is a KAI PodGroup (the full build skipped it, or another won)."""
+    try:
+        return kai.decode_and_validate_kai(raw) is not None
+    except ValidationFailed:
+        return True
