@@ -69,8 +69,8 @@ class SchedulerLoop:
         self.cache = self.state.cache if self.state is not None else None
 
     def list_objects(self) -> list[dict[str, Any]]:
-        """Every object of the kinds the scheduler uses, the stored dicts themselves (read-only),
-        each kind sorted by (namespace, name) as the incremental snapshot wants it."""
+        """Every object of the kinds the scheduler uses: the stored dicts themselves (read-only;
+        the store never changes them in place, so the snapshot state tells changes by identity)."""
         objects: list[dict[str, Any]] = []
         for kind in USED_KINDS:
             items, _ = self.client.list(kind, copy=False)

@@ -572,6 +572,24 @@ def _pod_demand(pod: Pod) -> tuple[GpuDemand, tuple[Fraction, Fraction, dict[str
     return demand, _split_requests(pod_requests(pod))
 
 
+_DEMAND_KEY_SKIP = (GPUS_ANNOTATION, kai.PODGROUP_ANNOTATION)
+_demand_encoder = msgspec.json.Encoder()
+
+
+def _demand_key(pod: Pod) -> Optional[bytes]:
+    """What :func:`_pod_demand` reads, as bytes: the containers, init containers, overhead and
+    annotations (the binding's ``gpuplane.io/gpus`` and ``pod-group-name`` aside; the pod's name
+    only names errors). Pods of one shape, and a pod bound since, share one quantity parsing.
+    ``None`` if it cannot be encoded."""
+    ann = pod.metadata.annotations
+    if GPUS_ANNOTATION in ann or kai.PODGROUP_ANNOTATION in ann:
+        ann = {k: v for k, v in ann.items() if k not in _DEMAND_KEY_SKIP}
+    try:
+        return _demand_encoder.encode((pod.spec.containers, pod.spec.init_containers, pod.spec.overhead, ann))
+    except (TypeError, ValueError, msgspec.EncodeError):
+        return None
+
+
 def _split_requests(reqs: dict[str, Fraction]) -> tuple[Fraction, Fraction, dict[str, Fraction]]:
     """``(cpu millicores, memory bytes, other requests)`` of a pod's requests."""
     other = dict(reqs)

@@ -8,13 +8,15 @@ ones). :class:`SnapshotState` keeps the derived :class:`~.snapshot.PodInfo` /
 - a changed, added or deleted Pod: its PodInfo, its old and new group;
 - a changed, added or deleted PodGroup: that group, and the queue of its member pods;
 - anything else (PriorityClass, Queue, Topology, Node, DRA objects), a pod with
-  ``spec.resourceClaims`` that changes, input that is not sorted by (namespace, name) per kind,
-  or objects without ``uid`` + ``resourceVersion``: a full :func:`~.snapshot.build_snapshot`
-  (with a :class:`~.snapshot.SnapshotCache`), which also raises every validation error.
+  ``spec.resourceClaims`` that changes, or objects without ``uid`` + ``resourceVersion``: a
+  full :func:`~.snapshot.build_snapshot` (with a :class:`~.snapshot.SnapshotCache`), which
+  also raises every validation error.
 
 The result is always the snapshot ``build_snapshot(objects)`` gives (same dicts, same order,
-equal values). An object counts as unchanged when it comes back with the same ``metadata.uid``
-and ``metadata.resourceVersion`` (the API server's and the embedded store's contract).
+equal values). Finding what changed costs set operations on object ids, not Python work per
+object: the same dict as last time is unchanged (objects are never changed in place: a change
+is a new dict, as the store's ``list(copy=False)`` hands them out); a new dict with the same
+``metadata.uid`` and ``metadata.resourceVersion`` as a known object is unchanged too.
 
 Identity: a pod whose object and context did not change keeps *the same* PodInfo object
 (``is``) as in the previous snapshot; after a full build too, where an equal PodInfo replaces
@@ -24,10 +26,12 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import operator
+from fractions import Fraction
 from typing import Any, Optional
 
 from ..api import kai
-from ..api.core import PriorityClass, decode_pod
+from ..api.core import GpuDemand, Pod, PriorityClass, decode_pod
 from ..api.errors import FieldError, ValidationFailed
 from .snapshot import (
     DEFAULT_SCHEDULER_NAME,
@@ -38,6 +42,7 @@ from .snapshot import (
     Snapshot,
     SnapshotCache,
     _build,
+    _demand_key,
     _pod_demand,
     _pod_info,
     _pod_priority,
@@ -57,6 +62,9 @@ Version = Optional[tuple[str, str]]  # (uid, resourceVersion); None: unknown, al
 _OTHER_KINDS = tuple(k for k in USED_KINDS if k not in ("Pod", "PodGroup", "Namespace"))
 
 
+_DEMANDS_KEPT = 4096  # pod shapes whose requests are kept (cleared when full)
+
+
 class _Fallback(Exception):
     """The incremental update cannot tell: build in full (which raises what is invalid)."""
 
@@ -70,34 +78,43 @@ def _raw_key(raw: dict[str, Any]) -> tuple[Key, Version]:
     return (str(m.get("namespace") or ""), str(m.get("name") or "")), version
 
 
-def _delta(items: list[dict[str, Any]], known: dict[Key, Any], pods: bool
+def _delta(items: list[dict[str, Any]], known: dict[Key, Any], ids: dict[int, Key], pods: bool
            ) -> tuple[list[tuple[Key, dict[str, Any], Version]], list[Key]]:
-    """``(changed or added, deleted)`` raw keys against ``known`` (raw key -> entry, version first).
+    """``(changed or added, deleted)`` raw keys against ``known`` (raw key -> entry: version
+    first, the object last; ``ids``: id of each known object -> its raw key).
 
-    Objects must come sorted by raw key without duplicates (as a list from the store does)."""
+    A known object (the same dict) is unchanged: found by set operations on ids, without
+    Python work per object. Only the other objects are read: one with a known raw key and
+    version is unchanged too (``known`` and ``ids`` then follow the new dict)."""
+    by_id = dict(zip(map(id, items), items))
+    if len(by_id) != len(items):
+        raise _Fallback  # the same object twice
+    fresh = by_id.keys() - ids.keys()
+    gone = ids.keys() - by_id.keys()
+    if not fresh and not gone:
+        return [], []
     changed: list[tuple[Key, dict[str, Any], Version]] = []
-    seen: list[Key] = []
-    matched = 0
-    last: Optional[Key] = None
-    for raw in items:
+    renewed: set[Key] = set()
+    gone_keys = {ids[i] for i in gone}
+    for i in fresh:
+        raw = by_id[i]
         if pods and raw.get("apiVersion") != "v1":
             continue  # not a core Pod: build_snapshot skips it
         rk, version = _raw_key(raw)
-        if last is not None and rk <= last:
-            raise _Fallback  # unsorted or duplicate
-        last = rk
-        seen.append(rk)
+        if rk in renewed:
+            raise _Fallback  # two objects for one key
+        renewed.add(rk)
         entry = known.get(rk)
-        if entry is None:
+        if entry is not None and rk not in gone_keys:
+            raise _Fallback  # a second object for a known key
+        if entry is not None and version is not None and entry[0] == version:
+            del ids[id(entry[-1])]  # the same version in a new dict
+            ids[i] = rk
+            known[rk] = (*entry[:-1], raw)
+        else:
             changed.append((rk, raw, version))
-            continue
-        matched += 1
-        if version is None or entry[0] != version:
-            changed.append((rk, raw, version))
-    deleted: list[Key] = []
-    if matched != len(known):
-        alive = set(seen)
-        deleted = [rk for rk in known if rk not in alive]
+    changed.sort(key=lambda c: c[0])  # deterministic order of work
+    deleted = sorted(gone_keys - renewed)
     return changed, deleted
 
 
@@ -107,15 +124,18 @@ class SnapshotState:
     def __init__(self, scheduler_name: str = DEFAULT_SCHEDULER_NAME) -> None:
         self.scheduler_name = scheduler_name
         self.cache = SnapshotCache()  # decoded objects, for the full builds
+        self._demands: dict[bytes, tuple[GpuDemand, tuple[Fraction, Fraction, dict[str, Fraction]]]] = {}
         self.full_builds = 0
         self.incremental_builds = 0
         self._reset()
 
     def _reset(self) -> None:
         self._snap: Optional[Snapshot] = None
-        self._others: dict[str, list[Optional[tuple]]] = {}  # kind -> version keys, in input order
-        self._pods: dict[Key, tuple[Version, Key, bool]] = {}  # raw key -> (version, key, has claims)
-        self._pgs: dict[Key, tuple[Version, Optional[Key]]] = {}  # raw key -> (version, group key)
+        self._others: dict[str, tuple[list[dict[str, Any]], list[Optional[tuple]]]] = {}  # kind -> (objects, version keys)
+        self._pods: dict[Key, tuple[Version, Key, bool, dict[str, Any]]] = {}  # raw key -> (version, key, has claims, raw)
+        self._pgs: dict[Key, tuple[Version, Optional[Key], dict[str, Any]]] = {}  # raw key -> (version, group key, raw)
+        self._pod_ids: dict[int, Key] = {}  # id of a kept Pod object -> its raw key
+        self._pg_ids: dict[int, Key] = {}
         self._infos: dict[Key, PodInfo] = {}
         self._pod_keys: list[Key] = []  # sorted
         self._groups: dict[GroupKey, GroupInfo] = {}
@@ -159,7 +179,8 @@ class SnapshotState:
             gk = groups_of.get(id(raw))
             if rk is None or rk in self._pgs or (gk is None and _decodes(raw)):
                 return self._disabled(snap)  # two PodGroups for one key: the later wins; rebuild in full
-            self._pgs[rk] = (version, gk)
+            self._pgs[rk] = (version, gk, raw)
+            self._pg_ids[id(raw)] = rk
         for raw in by_kind.get("Pod", []):
             if raw.get("apiVersion") != "v1":
                 continue
@@ -167,9 +188,11 @@ class SnapshotState:
             if rk is None:
                 return self._disabled(snap)
             info = key_of[id(raw)]
-            self._pods[rk] = (version, info.key, bool(info.pod.spec.resource_claims))
+            self._pods[rk] = (version, info.key, bool(info.pod.spec.resource_claims), raw)
+            self._pod_ids[id(raw)] = rk
         for kind in _OTHER_KINDS:
-            self._others[kind] = [_version_key(o) for o in by_kind.get(kind, [])]
+            items = by_kind.get(kind, [])
+            self._others[kind] = (items, [_version_key(o) for o in items])
         self._infos = dict(pods)
         self._pod_keys = list(pods)
         self._groups = dict(snap.groups)
@@ -193,14 +216,17 @@ class SnapshotState:
         """The new snapshot from the previous one and the changed Pods and PodGroups; raises
         ``_Fallback`` (before changing anything it keeps, or leaving the state to a full build)."""
         for kind in _OTHER_KINDS:
-            items, prev = by_kind.get(kind, []), self._others.get(kind, [])
+            items = by_kind.get(kind, [])
+            prev, versions = self._others.get(kind, ([], []))
             if len(items) != len(prev):
                 raise _Fallback
-            for obj, version in zip(items, prev):
-                if version is None or _version_key(obj) != version:
-                    raise _Fallback
-        pod_changed, pod_deleted = _delta(by_kind.get("Pod", []), self._pods, pods=True)
-        pg_changed, pg_deleted = _delta(by_kind.get("PodGroup", []), self._pgs, pods=False)
+            if not all(map(operator.is_, items, prev)):  # new dicts: compare versions
+                for obj, version in zip(items, versions):
+                    if version is None or _version_key(obj) != version:
+                        raise _Fallback
+                self._others[kind] = (items, versions)
+        pod_changed, pod_deleted = _delta(by_kind.get("Pod", []), self._pods, self._pod_ids, pods=True)
+        pg_changed, pg_deleted = _delta(by_kind.get("PodGroup", []), self._pgs, self._pg_ids, pods=False)
         for rk in pod_deleted:
             if self._pods[rk][2]:
                 raise _Fallback  # its claims (generated ones) go with it
@@ -218,7 +244,8 @@ class SnapshotState:
         changed_pgs = self._apply_podgroups(pg_changed, pg_deleted)
         touched |= changed_pgs
         for rk in pod_deleted:
-            _, key, _ = self._pods.pop(rk)
+            _, key, _, raw = self._pods.pop(rk)
+            del self._pod_ids[id(raw)]
             self._drop_pod(key, touched)
         for rk, raw, version in pod_changed:
             self._apply_pod(rk, raw, version, touched)
@@ -235,15 +262,18 @@ class SnapshotState:
     def _apply_podgroups(self, changed: list[tuple[Key, dict[str, Any], Version]], deleted: list[Key]) -> set[GroupKey]:
         out: set[GroupKey] = set()
         for rk in deleted:
-            _, gk = self._pgs.pop(rk)
+            _, gk, old_raw = self._pgs.pop(rk)
+            del self._pg_ids[id(old_raw)]
             if gk is not None:
                 del self._podgroups[gk]
                 out.add(gk)
         for rk, raw, version in changed:
             old = self._pgs.get(rk)
-            if old is not None and old[1] is not None:
-                del self._podgroups[old[1]]
-                out.add(old[1])
+            if old is not None:
+                del self._pg_ids[id(old[2])]
+                if old[1] is not None:
+                    del self._podgroups[old[1]]
+                    out.add(old[1])
             try:
                 typed = kai.decode_and_validate_kai(raw)
             except ValidationFailed:
@@ -257,27 +287,30 @@ class SnapshotState:
                     raise _Fallback  # two PodGroups for one key
                 self._podgroups[gk] = (typed, raw)
                 out.add(gk)
-            self._pgs[rk] = (version, gk)
+            self._pgs[rk] = (version, gk, raw)
+            self._pg_ids[id(raw)] = rk
         return out
 
     def _apply_pod(self, rk: Key, raw: dict[str, Any], version: Version, touched: set[GroupKey]) -> None:
+        old = self._pods.get(rk)
         try:
             pod = decode_pod(raw)
             key = (pod.metadata.namespace or "default", pod.metadata.name)
-            demand, (cpu, memory, reqs) = _pod_demand(pod)
+            demand, (cpu, memory, reqs) = self._demand(pod)
             priority = _pod_priority(pod, self._classes_all, key)
         except ValidationFailed:
             raise _Fallback from None
         if pod.spec.resource_claims:
             raise _Fallback
-        old = self._pods.get(rk)
         if old is not None:
+            del self._pod_ids[id(old[3])]
             self._drop_pod(old[1], touched)
         if key in self._infos:
             raise _Fallback  # a duplicate (namespace "" and "default")
         info = _pod_info(key, raw, pod, demand, cpu, memory, dict(reqs), priority, (), self.scheduler_name,
                          self._podgroups)
-        self._pods[rk] = (version, key, False)
+        self._pods[rk] = (version, key, False, raw)
+        self._pod_ids[id(raw)] = rk
         self._infos[key] = info
         bisect.insort(self._pod_keys, key)
         if info.group == NO_GROUP:
@@ -285,6 +318,19 @@ class SnapshotState:
         else:
             self._members.setdefault(info.group, set()).add(key)
             touched.add(info.group)
+
+    def _demand(self, pod: Pod) -> tuple[GpuDemand, tuple[Fraction, Fraction, dict[str, Fraction]]]:
+        """``_pod_demand(pod)``, shared by pods of the same shape (see ``_demand_key``)."""
+        key = _demand_key(pod)
+        if key is None:
+            return _pod_demand(pod)
+        got = self._demands.get(key)
+        if got is None:
+            got = _pod_demand(pod)  # raises for an invalid pod: nothing kept
+            if len(self._demands) >= _DEMANDS_KEPT:
+                self._demands.clear()
+            self._demands[key] = got
+        return got
 
     def _drop_pod(self, key: Key, touched: set[GroupKey]) -> None:
         info = self._infos.pop(key)
