@@ -583,7 +583,9 @@ def _demand_key(pod: Pod) -> Optional[bytes]:
     ``None`` if it cannot be encoded."""
     ann = pod.metadata.annotations
     if GPUS_ANNOTATION in ann or kai.PODGROUP_ANNOTATION in ann:
-        ann = {k: v for k, v in ann.items() if k not in _DEMAND_KEY_SKIP}
+        ann = dict(ann)
+        for k in _DEMAND_KEY_SKIP:
+            ann.pop(k, None)
     try:
         return _demand_encoder.encode((pod.spec.containers, pod.spec.init_containers, pod.spec.overhead, ann))
     except (TypeError, ValueError, msgspec.EncodeError):
