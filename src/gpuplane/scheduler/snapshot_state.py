@@ -8,8 +8,8 @@ ones). :class:`SnapshotState` keeps the derived :class:`~.snapshot.PodInfo` /
 - a changed, added or deleted Pod: its PodInfo, its old and new group;
 - a changed, added or deleted PodGroup: that group, and the queue of its member pods;
 - anything else (PriorityClass, Queue, Topology, Node, DRA objects), a pod with
-  ``spec.resourceClaims`` that changes, or objects without ``uid`` + ``resourceVersion``: a
-  full :func:`~.snapshot.build_snapshot` (with a :class:`~.snapshot.SnapshotCache`), which
+  ``spec.resourceClaims`` that changes, or a new dict without ``uid`` + ``resourceVersion``:
+  a full :func:`~.snapshot.build_snapshot` (with a :class:`~.snapshot.SnapshotCache`), which
   also raises every validation error.
 
 The result is always the snapshot ``build_snapshot(objects)`` gives (same dicts, same order,
@@ -166,7 +166,11 @@ class SnapshotState:
         previous = self._infos
         self._reset()
         ctx: dict[str, Any] = {}
-        snap = _build(objects, self.scheduler_name, self.cache, ctx)  # raises what is invalid; state stays empty
+        try:
+            snap = _build(objects, self.scheduler_name, self.cache, ctx)
+        except ValidationFailed:
+            self._infos = previous  # kept for identity only: the next build is a full one
+            raise
         self.cache._sweep()
         self.full_builds += 1
         key_of = {id(info.raw): info for info in snap.pods.values()}
