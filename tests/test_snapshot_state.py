@@ -326,3 +326,17 @@ def test_scheduler_loop_uses_the_state() -> None:
     assert out.bound == [("default", "p1")]
     assert loop.state is not None and loop.state.full_builds == 1 and loop.state.incremental_builds == 1
     _same(loop.snapshot(loop.list_objects()), build_snapshot(_objects(store)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["Pod", "Node", "Queue", None, 7]), max_size=12))
+def test_grouping_by_kind_is_build_snapshots(kinds: list[Any]) -> None:
+    """Runs of one kind are sliced out; any other order (or a kind that is no string) the slow way, same result."""
+    from gpuplane.scheduler.snapshot_state import _by_kind
+
+    objects = [{"kind": k, "i": i} if k is not None else {"i": i} for i, k in enumerate(kinds)]
+    want: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        want.setdefault(str(obj.get("kind")), []).append(obj)
+    got = _by_kind(objects)
+    assert got == want and all(all(a is b for a, b in zip(got[k], want[k])) for k in want)

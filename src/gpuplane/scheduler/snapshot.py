@@ -662,6 +662,13 @@ def _pod_info(key: Key, raw: dict[str, Any], pod: Pod, demand: GpuDemand, cpu: F
     )
 
 
+def _group_fields(info: PodInfo) -> tuple[str, int, bool, str, str]:
+    """All that :func:`_single_group` and :func:`_podgroup_info` read of a member pod (besides its
+    key and group): a pod change that keeps these keeps its group's GroupInfo."""
+    return (info.queue, info.priority, info.preemptible, info.creation,
+            info.pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, ""))
+
+
 def _single_group(info: PodInfo) -> GroupInfo:
     """The group of one of a pod without pod-group-name (key ``("pod", namespace, name)``)."""
     return GroupInfo(key=info.key, kind="Pod", min_member=1, queue=info.queue, priority=info.priority,

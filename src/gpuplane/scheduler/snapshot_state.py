@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import operator
 from fractions import Fraction
 from typing import Any, Optional
@@ -43,6 +44,7 @@ from .snapshot import (
     SnapshotCache,
     _build,
     _demand_key,
+    _group_fields,
     _pod_demand,
     _pod_info,
     _pod_priority,
@@ -118,6 +120,30 @@ def _delta(items: list[dict[str, Any]], known: dict[Key, Any], ids: dict[int, Ke
     return changed, deleted
 
 
+def _by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """``objects`` grouped by ``str(kind)`` as ``build_snapshot`` groups them; each kind's objects
+    in one run (as a client lists them kind by kind) are cut out as a slice, without Python work
+    per object."""
+    try:
+        kinds = list(map(dict.get, objects, itertools.repeat("kind")))
+        distinct = set(kinds)
+    except TypeError:  # an object that is not a dict, or a kind that is not hashable
+        distinct = None
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    if distinct is not None and all(type(k) is str for k in distinct):
+        for kind in distinct:
+            start, count = kinds.index(kind), kinds.count(kind)
+            if kinds[start:start + count].count(kind) != count:
+                break  # not one run
+            by_kind[kind] = objects[start:start + count]
+        else:
+            return by_kind
+        by_kind = {}
+    for obj in objects:
+        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
+    return by_kind
+
+
 class SnapshotState:
     """A snapshot builder that keeps its work between calls of :meth:`build`. Not thread-safe."""
 
@@ -147,9 +173,7 @@ class SnapshotState:
 
     def build(self, objects: list[dict[str, Any]]) -> Snapshot:
         """The snapshot of ``objects``, equal to ``build_snapshot(objects, scheduler_name)``."""
-        by_kind: dict[str, list[dict[str, Any]]] = {}
-        for obj in objects:
-            by_kind.setdefault(str(obj.get("kind")), []).append(obj)
+        by_kind = _by_kind(objects)
         if self._snap is not None:
             try:
                 snap = self._incremental(by_kind)
@@ -306,15 +330,21 @@ class SnapshotState:
             raise _Fallback from None
         if pod.spec.resource_claims:
             raise _Fallback
+        info = _pod_info(key, raw, pod, demand, cpu, memory, dict(reqs), priority, (), self.scheduler_name,
+                         self._podgroups)
+        before = self._infos.get(old[1]) if old is not None else None
         if old is not None:
             del self._pod_ids[id(old[3])]
+        self._pods[rk] = (version, key, False, raw)
+        self._pod_ids[id(raw)] = rk
+        if before is not None and before.key == key and before.group == info.group \
+                and _group_fields(before) == _group_fields(info):
+            self._infos[key] = info  # a binding, a status write: its group does not change
+            return
+        if old is not None:
             self._drop_pod(old[1], touched)
         if key in self._infos:
             raise _Fallback  # a duplicate (namespace "" and "default")
-        info = _pod_info(key, raw, pod, demand, cpu, memory, dict(reqs), priority, (), self.scheduler_name,
-                         self._podgroups)
-        self._pods[rk] = (version, key, False, raw)
-        self._pod_ids[id(raw)] = rk
         self._infos[key] = info
         bisect.insort(self._pod_keys, key)
         if info.group == NO_GROUP:
