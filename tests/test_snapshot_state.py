@@ -340,3 +340,22 @@ def test_grouping_by_kind_is_build_snapshots(kinds: list[Any]) -> None:
         want.setdefault(str(obj.get("kind")), []).append(obj)
     got = _by_kind(objects)
     assert got == want and all(all(a is b for a, b in zip(got[k], want[k])) for k in want)
+
+
+def test_two_objects_for_one_key_are_built_in_full() -> None:
+    """A PodGroup (or Pod) in namespace "" and "default": the full build decides (the later PodGroup
+    wins; two pods are an error), every time."""
+    objs = M.schedule_objects([M.queue("q1", gpu_quota=4), M.node("n0", gpus=4),
+                               M.podgroup("g", 1, "q1"), M.podgroup("g", 2, "q1"), M.pod("p0", queue="q1", group="g")])
+    objs[2]["metadata"]["namespace"] = ""
+    for i, obj in enumerate(objs):
+        obj["metadata"].update(uid=f"u{i}", resourceVersion="1")
+    state = SnapshotState()
+    for _ in range(2):
+        _same(state.build(objs), build_snapshot(objs))
+    assert state.full_builds == 2
+    dup = copy.deepcopy(objs[-1])
+    dup["metadata"].update(namespace="", uid="u9")
+    with_dup = objs + [dup]
+    _check(state, with_dup, None)
+    _check(state, with_dup, None)
