@@ -85,6 +85,7 @@ _STEP = st.one_of(  # Pods and PodGroups (the incremental path) more often than 
     st.tuples(st.just("delete_podgroup"), st.sampled_from(GROUPS), st.sampled_from(NAMESPACES)),
     st.tuples(st.just("queue"), st.sampled_from(["q3", "q1"]), st.integers(0, 6), st.sampled_from(["dept", "dept", "gone"])),
     st.tuples(st.just("delete_queue"), st.sampled_from(["q3"])),
+    st.tuples(st.just("queue_status"), st.sampled_from(["q1", "q2", "dept"]), st.integers(0, 4)),
     st.tuples(st.just("pclass"), st.integers(0, 2000)),
     st.tuples(st.just("delete_pclass")),
     st.tuples(st.just("node"), st.sampled_from(["n0", "n1", "n2"]), st.integers(0, 8)),
@@ -132,6 +133,9 @@ def _apply(store: ObjectStore, step: tuple) -> None:
                 store.update(obj)
             except StoreError:
                 store.create(obj)
+        elif op == "queue_status":
+            store.update_status({"kind": "Queue", "apiVersion": "scheduling.run.ai/v2", "metadata": {"name": step[1]},
+                                 "status": {"allocated": {"gpu": step[2]}}})
         elif op == "delete_queue":
             store.delete("Queue", step[1])
         elif op == "pclass":
@@ -237,6 +241,7 @@ _JOB_STEP = st.one_of(
     st.tuples(st.just("podgroup"), st.sampled_from(["g0", "g1"]), st.just("default"), st.integers(1, 2),
               st.sampled_from(["q1", "q2"]), st.sampled_from([None, "inference"])),
     st.tuples(st.just("delete_podgroup"), st.sampled_from(["g0", "g1"]), st.just("default")),
+    st.tuples(st.just("queue_status"), st.sampled_from(["q1", "dept"]), st.integers(0, 4)),
 )
 
 
@@ -268,6 +273,7 @@ def test_pod_and_podgroup_changes_are_incremental() -> None:
             _apply(store, ("delete_pod", f"p{i - 2}", "default"))
             _apply(store, ("delete_podgroup", f"g{(i - 2) % 3}", "default"))
         prev = _check(state, _objects(store), prev)
+        _apply(store, ("queue_status", "q1", i))  # as the loop's status writes do
     assert state.full_builds == 1 and state.incremental_builds == 12
 
 

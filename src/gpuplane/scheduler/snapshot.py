@@ -631,6 +631,14 @@ def _template_claim(tmpl_raw: dict[str, Any], pod_raw: dict[str, Any], pod: Pod,
 
 # --- building ----------------------------------------------------------------------------------
 
+def _default_queue_raw() -> dict[str, Any]:
+    """The implicit ``default-queue`` of ``queues_raw`` when the input has none."""
+    return {
+        "apiVersion": kai.QUEUE_API_VERSION, "kind": "Queue", "metadata": {"name": kai.DEFAULT_QUEUE},
+        "spec": {"resources": {r: {"quota": 0, "overQuotaWeight": 1, "limit": -1} for r in ("gpu", "cpu", "memory")}},
+    }
+
+
 NO_GROUP: Key = ("", "")  # PodInfo.group of a pod without pod-group-name
 
 
@@ -764,10 +772,7 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
         raise ValidationFailed(errors)
     tree = QueueTree.from_queues(queues)
     if kai.DEFAULT_QUEUE not in queues_raw:
-        queues_raw[kai.DEFAULT_QUEUE] = {
-            "apiVersion": kai.QUEUE_API_VERSION, "kind": "Queue", "metadata": {"name": kai.DEFAULT_QUEUE},
-            "spec": {"resources": {r: {"quota": 0, "overQuotaWeight": 1, "limit": -1} for r in ("gpu", "cpu", "memory")}},
-        }
+        queues_raw[kai.DEFAULT_QUEUE] = _default_queue_raw()
 
     # DRA objects
     classes: dict[str, DeviceClass] = {}

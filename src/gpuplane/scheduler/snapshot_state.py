@@ -7,7 +7,9 @@ ones). :class:`SnapshotState` keeps the derived :class:`~.snapshot.PodInfo` /
 
 - a changed, added or deleted Pod: its PodInfo, its old and new group;
 - a changed, added or deleted PodGroup: that group, and the queue of its member pods;
-- anything else (PriorityClass, Queue, Topology, Node, DRA objects), a pod with
+- a changed, added or deleted Queue (the loop writes Queue statuses every cycle): the queue
+  tree and ``queues_raw``, which nothing else reads;
+- anything else (PriorityClass, Topology, Node, DRA objects), a pod with
   ``spec.resourceClaims`` that changes, or a new dict without ``uid`` + ``resourceVersion``:
   a full :func:`~.snapshot.build_snapshot` (with a :class:`~.snapshot.SnapshotCache`), which
   also raises every validation error.
@@ -34,6 +36,7 @@ from typing import Any, Optional
 from ..api import kai
 from ..api.core import GpuDemand, Pod, PriorityClass, decode_pod
 from ..api.errors import FieldError, ValidationFailed
+from .queues import QueueTree
 from .snapshot import (
     DEFAULT_SCHEDULER_NAME,
     NO_GROUP,
@@ -43,6 +46,7 @@ from .snapshot import (
     Snapshot,
     SnapshotCache,
     _build,
+    _default_queue_raw,
     _demand_key,
     _group_fields,
     _pod_demand,
@@ -169,6 +173,8 @@ class SnapshotState:
         self._members: dict[Key, set[Key]] = {}  # PodGroup key -> its pods (non-empty)
         self._podgroups: dict[Key, tuple[kai.PodGroup, dict[str, Any]]] = {}
         self._classes_all: dict[str, PriorityClass] = {}
+        self._tree = QueueTree([])
+        self._queues_raw: dict[str, dict[str, Any]] = {}
         self._topologies: list[kai.Topology] = []
 
     def build(self, objects: list[dict[str, Any]]) -> Snapshot:
@@ -228,6 +234,7 @@ class SnapshotState:
         self._members = {gk: set(ms) for gk, ms in ctx["group_members"].items()}
         self._podgroups = dict(ctx["podgroups"])
         self._classes_all = ctx["classes_all"]
+        self._tree, self._queues_raw = snap.tree, dict(snap.queues_raw)
         self._topologies = list(ctx["topologies"])
         self._snap = snap
         return snap
@@ -243,16 +250,19 @@ class SnapshotState:
     def _incremental(self, by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
         """The new snapshot from the previous one and the changed Pods and PodGroups; raises
         ``_Fallback`` (before changing anything it keeps, or leaving the state to a full build)."""
+        queues: Optional[tuple[QueueTree, dict[str, dict[str, Any]]]] = None
         for kind in _OTHER_KINDS:
             items = by_kind.get(kind, [])
             prev, versions = self._others.get(kind, ([], []))
-            if len(items) != len(prev):
+            if len(items) == len(prev) and all(map(operator.is_, items, prev)):
+                continue
+            if len(items) == len(prev) and all(v is not None and _version_key(o) == v for o, v in zip(items, versions)):
+                self._others[kind] = (items, versions)  # the same versions in new dicts
+                continue
+            if kind != "Queue":
                 raise _Fallback
-            if not all(map(operator.is_, items, prev)):  # new dicts: compare versions
-                for obj, version in zip(items, versions):
-                    if version is None or _version_key(obj) != version:
-                        raise _Fallback
-                self._others[kind] = (items, versions)
+            queues = _queues(items)  # a status write (the loop's Queue status), a new quota
+            self._others[kind] = (items, [_version_key(o) for o in items])
         pod_changed, pod_deleted = _delta(by_kind.get("Pod", []), self._pods, self._pod_ids, pods=True)
         pg_changed, pg_deleted = _delta(by_kind.get("PodGroup", []), self._pgs, self._pg_ids, pods=False)
         for rk in pod_deleted:
@@ -264,6 +274,8 @@ class SnapshotState:
                 raise _Fallback
         prev = self._snap
         assert prev is not None
+        if queues is not None:
+            self._tree, self._queues_raw = queues
         if not (pod_changed or pod_deleted or pg_changed or pg_deleted):
             return self._snapshot(prev)
         # from here on the state changes: a _Fallback leaves it to the full build, which resets it
@@ -407,8 +419,8 @@ class SnapshotState:
             nodes=prev.nodes,
             pods={k: infos[k] for k in self._pod_keys},
             groups={k: groups[k] for k in self._group_keys},
-            tree=prev.tree,
-            queues_raw=dict(prev.queues_raw),
+            tree=self._tree,
+            queues_raw=dict(self._queues_raw),
             priority_classes=dict(prev.priority_classes),
             classes=dict(prev.classes),
             slices=prev.slices,
@@ -419,6 +431,33 @@ class SnapshotState:
             min_gpu_memory_mib=prev.min_gpu_memory_mib,
             topologies=prev.topologies,
         )
+
+
+def _queues(items: list[dict[str, Any]]) -> tuple[QueueTree, dict[str, dict[str, Any]]]:
+    """The queue tree and ``queues_raw`` of the Queue objects, as the full build makes them
+    (nothing else in the snapshot reads Queues); ``_Fallback`` on anything invalid."""
+    queues: list[kai.Queue] = []
+    raws: dict[str, dict[str, Any]] = {}
+    for raw in items:
+        try:
+            typed = kai.decode_and_validate_kai(raw)
+        except ValidationFailed:
+            raise _Fallback from None
+        if typed is None:
+            continue
+        if not isinstance(typed, kai.Queue):
+            raise _Fallback
+        queues.append(typed)
+        raws[typed.metadata.name] = raw
+    if kai.validate_kai_objects(queues, (), ()):
+        raise _Fallback
+    try:
+        tree = QueueTree.from_queues(queues)
+    except ValidationFailed:
+        raise _Fallback from None
+    if kai.DEFAULT_QUEUE not in raws:
+        raws[kai.DEFAULT_QUEUE] = _default_queue_raw()
+    return tree, dict(sorted(raws.items()))
 
 
 def _raw_key_or_none(raw: dict[str, Any]) -> tuple[Optional[Key], Version]:
