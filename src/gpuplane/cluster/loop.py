@@ -3,10 +3,8 @@
 One cycle, as KAI's scheduler does it against an API server:
 
 1. list every kind the scheduler uses (:data:`~gpuplane.scheduler.snapshot.USED_KINDS`);
-2. build the snapshot (:meth:`SchedulerLoop.snapshot`, the one place that builds it): a
-   :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` kept between cycles updates the
-   previous snapshot by the Pods and PodGroups that changed (the same snapshot as
-   ``build_snapshot``, at a cost proportional to the changes);
+2. build the snapshot (:meth:`SchedulerLoop.snapshot`, the one place that calls
+   ``build_snapshot``, so a parse cache can be plugged in there);
 3. run one round of :func:`~gpuplane.scheduler.cycle.run_rounds` at ``now``;
 4. write back, in the order kube-scheduler does: claim allocations (a claim made from a
    template is created first, owned by its pod, as the resource-claim controller would), then
@@ -30,9 +28,10 @@ from typing import Any, Callable, Optional
 from ..api.core import PENDING
 from ..scheduler.config import SchedulerConfig
 from ..scheduler.cycle import ScheduleResult, run_rounds
-from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot
-from ..scheduler.snapshot_state import SnapshotState
+from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot, build_snapshot
 from .client import ClusterClient
+
+from ..scheduler.snapshot_state import SnapshotState  # the snapshot kept between cycles
 from .store import Conflict, NotFound, StoreError, deep_copy
 
 __all__ = ["SchedulerLoop", "CycleOutcome"]
@@ -78,7 +77,9 @@ class SchedulerLoop:
         return objects
 
     def snapshot(self, objects: list[dict[str, Any]]) -> Snapshot:
-        """The single place the snapshot is built: ``snapshot_builder`` if given, else the kept state."""
+        """The single place the snapshot is built: ``snapshot_builder`` if given, else the
+        :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` kept between cycles, which updates
+        the previous snapshot by what changed (the snapshot ``build_snapshot(objects)`` gives)."""
         if self._build is not None:
             return self._build(objects, self.scheduler_name)
         assert self.state is not None
