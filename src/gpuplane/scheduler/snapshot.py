@@ -677,6 +677,37 @@ def _group_fields(info: PodInfo) -> tuple[str, int, bool, str, str]:
             info.pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, ""))
 
 
+def _claim_refs(raw: dict[str, Any], pod: Pod, key: Key, pkey: Optional[tuple], claims: dict[Key, dict[str, Any]],
+                templates: dict[Key, dict[str, Any]], template_keys: dict[Key, Optional[tuple]], cache: Any,
+                generated: set[Key], generated_keys: dict[Key, Optional[tuple]],
+                errors: list[FieldError]) -> list[PodClaimRef]:
+    """The pod's ``spec.resourceClaims`` as claim references; a claim made from a template is
+    added to ``claims`` (and ``generated``), so pods must come in input order (a later pod sees it)."""
+    refs: list[PodClaimRef] = []
+    for i, rc in enumerate(pod.spec.resource_claims):
+        if rc.resource_claim_name:
+            ck = (key[0], rc.resource_claim_name)
+            refs.append(PodClaimRef(rc.name, ck if ck in claims else None,
+                                    "" if ck in claims else f"ResourceClaim {ck[0]}/{ck[1]} does not exist"))
+        elif rc.resource_claim_template_name:
+            ck = (key[0], f"{pod.metadata.name}-{rc.name}")
+            tk = (key[0], rc.resource_claim_template_name)
+            if ck in claims:
+                refs.append(PodClaimRef(rc.name, ck))
+            elif tk in templates:
+                gen_key = None if template_keys.get(tk) is None else _sub(pkey, "claim", template_keys[tk], rc.name)
+                claims[ck] = cache.get(gen_key, lambda: _template_claim(templates[tk], raw, pod, rc.name))
+                generated_keys[ck] = gen_key
+                generated.add(ck)
+                refs.append(PodClaimRef(rc.name, ck))
+            else:
+                refs.append(PodClaimRef(rc.name, None, f"ResourceClaimTemplate {tk[0]}/{tk[1]} does not exist"))
+        else:
+            errors.append(FieldError("Pod", key[0], key[1], f"spec.resourceClaims[{i}]",
+                                     "Required value: resourceClaimName or resourceClaimTemplateName"))
+    return refs
+
+
 def _single_group(info: PodInfo) -> GroupInfo:
     """The group of one of a pod without pod-group-name (key ``("pod", namespace, name)``)."""
     return GroupInfo(key=info.key, kind="Pod", min_member=1, queue=info.queue, priority=info.priority,
@@ -838,28 +869,8 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
             errors.extend(err.errors)
             continue
         reqs = dict(reqs)  # each PodInfo has its own
-        refs: list[PodClaimRef] = []
-        for i, rc in enumerate(pod.spec.resource_claims):
-            if rc.resource_claim_name:
-                ck = (key[0], rc.resource_claim_name)
-                refs.append(PodClaimRef(rc.name, ck if ck in claims else None,
-                                        "" if ck in claims else f"ResourceClaim {ck[0]}/{ck[1]} does not exist"))
-            elif rc.resource_claim_template_name:
-                ck = (key[0], f"{pod.metadata.name}-{rc.name}")
-                tk = (key[0], rc.resource_claim_template_name)
-                if ck in claims:
-                    refs.append(PodClaimRef(rc.name, ck))
-                elif tk in templates:
-                    gen_key = None if template_keys.get(tk) is None else _sub(pkey, "claim", template_keys[tk], rc.name)
-                    claims[ck] = cache.get(gen_key, lambda: _template_claim(templates[tk], raw, pod, rc.name))
-                    generated_keys[ck] = gen_key
-                    generated.add(ck)
-                    refs.append(PodClaimRef(rc.name, ck))
-                else:
-                    refs.append(PodClaimRef(rc.name, None, f"ResourceClaimTemplate {tk[0]}/{tk[1]} does not exist"))
-            else:
-                errors.append(FieldError("Pod", key[0], key[1], f"spec.resourceClaims[{i}]",
-                                         "Required value: resourceClaimName or resourceClaimTemplateName"))
+        refs = _claim_refs(raw, pod, key, pkey, claims, templates, template_keys, cache, generated, generated_keys,
+                           errors)
         info = _pod_info(key, raw, pod, demand, cpu, memory, reqs, priority, tuple(refs), scheduler_name, podgroups)
         pods[key] = info
         if info.group != NO_GROUP:
