@@ -277,6 +277,33 @@ def test_pod_and_podgroup_changes_are_incremental() -> None:
     assert state.full_builds == 1 and state.incremental_builds == 12
 
 
+def test_claims_are_followed_incrementally() -> None:
+    """Pods with claims from a template and a named claim: created, their claims made and
+    allocated (as the loop writes them), deleted with their claims; no full build after the first."""
+    store = _store()
+    state = SnapshotState()
+    prev = _check(state, _objects(store), None)
+    _apply(store, ("create_pod", ("p0", "default", "q1", None, 0, None, 1, 1, False, None)))
+    _apply(store, ("create_pod", ("p1", "default", "q1", None, 0, None, 1, 2, False, None)))
+    prev = _check(state, _objects(store), prev)
+    assert prev is not None and ("default", "p0-gpu") in prev.generated_claims
+    assert prev.pods[("default", "p1")].claims[0].claim is None
+    _apply(store, ("claim", 1))
+    prev = _check(state, _objects(store), prev)
+    assert prev is not None and prev.pods[("default", "p1")].claims[0].claim == ("default", "c0")
+    generated = dict(prev.claims[("default", "p0-gpu")])
+    generated["metadata"] = dict(generated["metadata"], ownerReferences=[
+        {"apiVersion": "v1", "kind": "Pod", "name": "p0", "uid": store.get("Pod", "p0")["metadata"]["uid"]}])
+    store.create(generated)  # the loop creates a generated claim when it allocates it
+    prev = _check(state, _objects(store), prev)
+    assert prev is not None and ("default", "p0-gpu") not in prev.generated_claims
+    _apply(store, ("delete_pod", "p0", "default"))  # its claim goes with it
+    _apply(store, ("template", 2))
+    prev = _check(state, _objects(store), prev)
+    assert prev is not None and ("default", "p0-gpu") not in prev.claims
+    assert state.full_builds == 1 and state.incremental_builds == 4
+
+
 def test_unchanged_pods_keep_their_podinfo_when_a_podgroup_changes() -> None:
     store = _store()
     state = SnapshotState()

@@ -9,10 +9,12 @@ ones). :class:`SnapshotState` keeps the derived :class:`~.snapshot.PodInfo` /
 - a changed, added or deleted PodGroup: that group, and the queue of its member pods;
 - a changed, added or deleted Queue (the loop writes Queue statuses every cycle): the queue
   tree and ``queues_raw``, which nothing else reads;
-- anything else (PriorityClass, Topology, Node, DRA objects), a pod with
-  ``spec.resourceClaims`` that changes, or a new dict without ``uid`` + ``resourceVersion``:
-  a full :func:`~.snapshot.build_snapshot` (with a :class:`~.snapshot.SnapshotCache`), which
-  also raises every validation error.
+- a changed ResourceClaim or ResourceClaimTemplate, or a changed pod with
+  ``spec.resourceClaims``: the claims (generated ones included) and the claim references of
+  the pods with ``spec.resourceClaims`` (their number, not the cluster's);
+- anything else (PriorityClass, Topology, Node, DeviceClass, ResourceSlice), or a new dict
+  without ``uid`` + ``resourceVersion``: a full :func:`~.snapshot.build_snapshot` (with a
+  :class:`~.snapshot.SnapshotCache`), which also raises every validation error.
 
 The result is always the snapshot ``build_snapshot(objects)`` gives (same dicts, same order,
 equal values). Finding what changed costs set operations on object ids, not Python work per
@@ -36,6 +38,7 @@ from typing import Any, Optional
 from ..api import kai
 from ..api.core import GpuDemand, Pod, PriorityClass, decode_pod
 from ..api.errors import FieldError, ValidationFailed
+from ..api.validation import decode
 from .queues import QueueTree
 from .snapshot import (
     DEFAULT_SCHEDULER_NAME,
@@ -46,6 +49,9 @@ from .snapshot import (
     Snapshot,
     SnapshotCache,
     _build,
+    _claim_refs,
+    _key,
+    _sub,
     _default_queue_raw,
     _demand_key,
     _group_fields,
@@ -174,6 +180,11 @@ class SnapshotState:
         self._podgroups: dict[Key, tuple[kai.PodGroup, dict[str, Any]]] = {}
         self._classes_all: dict[str, PriorityClass] = {}
         self._tree = QueueTree([])
+        self._claims: dict[Key, dict[str, Any]] = {}
+        self._typed_claims: dict[Key, Any] = {}
+        self._generated: frozenset[Key] = frozenset()
+        self._claim_cache: dict[tuple, Any] = {}  # generated claims and decoded claims, by version
+        self._claims_dirty = False  # a claim, template or pod with claims changed: _reclaim
         self._queues_raw: dict[str, dict[str, Any]] = {}
         self._topologies: list[kai.Topology] = []
 
@@ -235,6 +246,7 @@ class SnapshotState:
         self._podgroups = dict(ctx["podgroups"])
         self._classes_all = ctx["classes_all"]
         self._tree, self._queues_raw = snap.tree, dict(snap.queues_raw)
+        self._claims, self._typed_claims, self._generated = dict(snap.claims), dict(snap.typed_claims), snap.generated_claims
         self._topologies = list(ctx["topologies"])
         self._snap = snap
         return snap
@@ -259,24 +271,27 @@ class SnapshotState:
             if len(items) == len(prev) and all(v is not None and _version_key(o) == v for o, v in zip(items, versions)):
                 self._others[kind] = (items, versions)  # the same versions in new dicts
                 continue
-            if kind != "Queue":
+            if kind == "Queue":
+                queues = _queues(items)  # a status write (the loop's Queue status), a new quota
+            elif kind in ("ResourceClaim", "ResourceClaimTemplate"):
+                self._claims_dirty = True
+            else:
                 raise _Fallback
-            queues = _queues(items)  # a status write (the loop's Queue status), a new quota
             self._others[kind] = (items, [_version_key(o) for o in items])
         pod_changed, pod_deleted = _delta(by_kind.get("Pod", []), self._pods, self._pod_ids, pods=True)
         pg_changed, pg_deleted = _delta(by_kind.get("PodGroup", []), self._pgs, self._pg_ids, pods=False)
         for rk in pod_deleted:
             if self._pods[rk][2]:
-                raise _Fallback  # its claims (generated ones) go with it
+                self._claims_dirty = True  # its claims (generated ones) go with it
         for rk, _, _ in pod_changed:
             old = self._pods.get(rk)
             if old is not None and old[2]:
-                raise _Fallback
+                self._claims_dirty = True
         prev = self._snap
         assert prev is not None
         if queues is not None:
             self._tree, self._queues_raw = queues
-        if not (pod_changed or pod_deleted or pg_changed or pg_deleted):
+        if not (pod_changed or pod_deleted or pg_changed or pg_deleted or self._claims_dirty):
             return self._snapshot(prev)
         # from here on the state changes: a _Fallback leaves it to the full build, which resets it
         self._snap = None
@@ -297,7 +312,55 @@ class SnapshotState:
                     self._infos[k] = dataclasses.replace(info, queue=queue)
         for gk in touched:
             self._regroup(gk)
+        if self._claims_dirty:
+            self._reclaim(by_kind)
         return self._snapshot(prev)
+
+    def _reclaim(self, by_kind: dict[str, list[dict[str, Any]]]) -> None:
+        """Claims, and the claim references of every pod with ``spec.resourceClaims``, as the full
+        build makes them (pods in input order: a claim made for one pod is seen by the next)."""
+        claims: dict[Key, dict[str, Any]] = {}
+        typed_known: dict[Key, Any] = {}
+        templates: dict[Key, dict[str, Any]] = {}
+        template_keys: dict[Key, Optional[tuple]] = {}
+        generated: set[Key] = set()
+        generated_keys: dict[Key, Optional[tuple]] = {}
+        errors: list[FieldError] = []
+        cache = _Kept(self._claim_cache)
+        try:
+            for raw in by_kind.get("ResourceClaim", []):
+                typed = cache.get(_version_key(raw), lambda: decode(raw))
+                if typed is not None:
+                    claims[_key(raw)] = raw
+                    typed_known[_key(raw)] = typed
+            for raw in by_kind.get("ResourceClaimTemplate", []):
+                vkey = _version_key(raw)
+                if cache.get(vkey, lambda: decode(raw)) is not None:
+                    templates[_key(raw)] = raw
+                    template_keys[_key(raw)] = vkey
+            for raw in by_kind.get("Pod", []):
+                rk = self._pod_ids.get(id(raw))
+                if rk is None or not self._pods[rk][2]:
+                    continue  # not a core Pod, or no claims
+                info = self._infos[self._pods[rk][1]]
+                refs = tuple(_claim_refs(raw, info.pod, info.key, _version_key(raw), claims, templates, template_keys,
+                                         cache, generated, generated_keys, errors))
+                if errors:
+                    raise _Fallback
+                if refs != info.claims:
+                    self._infos[info.key] = dataclasses.replace(info, claims=refs)
+            typed_claims: dict[Key, Any] = {}
+            for ck, raw in claims.items():
+                typed = typed_known.get(ck)
+                typed_claims[ck] = typed if typed is not None else cache.get(_sub(generated_keys.get(ck), "typed"),
+                                                                             lambda: decode(raw))
+        except ValidationFailed:
+            raise _Fallback from None
+        self._claim_cache = cache.new
+        self._claims = dict(sorted(claims.items()))
+        self._typed_claims = typed_claims
+        self._generated = frozenset(generated)
+        self._claims_dirty = False
 
     def _apply_podgroups(self, changed: list[tuple[Key, dict[str, Any], Version]], deleted: list[Key]) -> set[GroupKey]:
         out: set[GroupKey] = set()
@@ -340,14 +403,15 @@ class SnapshotState:
             priority = _pod_priority(pod, self._classes_all, key)
         except ValidationFailed:
             raise _Fallback from None
-        if pod.spec.resource_claims:
-            raise _Fallback
+        has_claims = bool(pod.spec.resource_claims)
+        if has_claims:
+            self._claims_dirty = True  # its claim references: in _reclaim
         info = _pod_info(key, raw, pod, demand, cpu, memory, dict(reqs), priority, (), self.scheduler_name,
                          self._podgroups)
         before = self._infos.get(old[1]) if old is not None else None
         if old is not None:
             del self._pod_ids[id(old[3])]
-        self._pods[rk] = (version, key, False, raw)
+        self._pods[rk] = (version, key, has_claims, raw)
         self._pod_ids[id(raw)] = rk
         if before is not None and before.key == key and before.group == info.group \
                 and _group_fields(before) == _group_fields(info):
@@ -424,9 +488,9 @@ class SnapshotState:
             priority_classes=dict(prev.priority_classes),
             classes=dict(prev.classes),
             slices=prev.slices,
-            claims=dict(prev.claims),
-            typed_claims=dict(prev.typed_claims),
-            generated_claims=prev.generated_claims,
+            claims=dict(self._claims),
+            typed_claims=dict(self._typed_claims),
+            generated_claims=self._generated,
             scheduler_name=prev.scheduler_name,
             min_gpu_memory_mib=prev.min_gpu_memory_mib,
             topologies=prev.topologies,
@@ -458,6 +522,23 @@ def _queues(items: list[dict[str, Any]]) -> tuple[QueueTree, dict[str, dict[str,
     if kai.DEFAULT_QUEUE not in raws:
         raws[kai.DEFAULT_QUEUE] = _default_queue_raw()
     return tree, dict(sorted(raws.items()))
+
+
+class _Kept:
+    """``SnapshotCache.get`` over what the previous ``_reclaim`` made: keeps only what is used again."""
+
+    def __init__(self, old: dict[tuple, Any]) -> None:
+        self.old = old
+        self.new: dict[tuple, Any] = {}
+
+    def get(self, key: Optional[tuple], make: Any) -> Any:
+        if key is None:
+            return make()
+        if key in self.new:
+            return self.new[key]
+        value = self.old[key] if key in self.old else make()
+        self.new[key] = value
+        return value
 
 
 def _raw_key_or_none(raw: dict[str, Any]) -> tuple[Optional[Key], Version]:
