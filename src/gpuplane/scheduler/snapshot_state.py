@@ -50,17 +50,17 @@ from .snapshot import (
     SnapshotCache,
     _build,
     _claim_refs,
-    _key,
-    _sub,
     _default_queue_raw,
     _demand_key,
     _group_fields,
+    _key,
     _pod_demand,
     _pod_info,
     _pod_priority,
     _pod_queue,
     _podgroup_info,
     _single_group,
+    _sub,
     _version_key,
 )
 
@@ -70,7 +70,8 @@ Key = tuple[str, str]
 GroupKey = tuple  # (namespace, name) of a PodGroup, ("pod", namespace, name) of a lone pod
 Version = Optional[tuple[str, str]]  # (uid, resourceVersion); None: unknown, always changed
 
-# kinds whose change makes the next build a full one ("Namespace" is listed but not read)
+# kinds compared as whole lists: a change of a Queue, ResourceClaim or ResourceClaimTemplate
+# is followed, any other makes the build a full one ("Namespace" is listed but not read)
 _OTHER_KINDS = tuple(k for k in USED_KINDS if k not in ("Pod", "PodGroup", "Namespace"))
 
 
@@ -260,8 +261,8 @@ class SnapshotState:
 
     # --- incremental update ---------------------------------------------------------------
     def _incremental(self, by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
-        """The new snapshot from the previous one and the changed Pods and PodGroups; raises
-        ``_Fallback`` (before changing anything it keeps, or leaving the state to a full build)."""
+        """The new snapshot from the previous one and what changed (see the module's docstring);
+        raises ``_Fallback`` when it cannot tell, leaving the state to the full build (which resets it)."""
         queues: Optional[tuple[QueueTree, dict[str, dict[str, Any]]]] = None
         for kind in _OTHER_KINDS:
             items = by_kind.get(kind, [])
