@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from fractions import Fraction
 from bisect import bisect_left, insort
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import msgspec
 
@@ -74,6 +74,9 @@ from .queues import RESOURCES, UNLIMITED
 from .snapshot import (GroupInfo, Key, NodeInfo, PodInfo, RequestEstimator, Snapshot, allocation_gpu_units,
                        claim_gpu_units, requested_gpu_units)
 from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
+
+if TYPE_CHECKING:
+    from .account import RunningAccount
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
 
@@ -374,10 +377,25 @@ def _bytes(value: Fraction) -> str:
     return f"{v:g} bytes"
 
 
+def _gpu_hold(pod: PodInfo, info: NodeInfo) -> tuple[Fraction | int, int, list[int]]:
+    """``(share per GPU, GPU count, annotated GPU indices)`` of a holder pod on ``info``: what
+    ``_Cluster._hold_gpus`` and the :class:`~gpuplane.scheduler.account.RunningAccount` both use."""
+    demand = pod.gpu
+    share = 1 if demand.whole else per_device_share(demand, info.gpu_memory_mib)
+    share = 0 if share is None else _num(share)
+    count = demand.whole or demand.num_devices
+    named = [i for i in (gpu_index(g, info.gpus) for g in pod.held_gpus) if i is not None]
+    return share, count, named
+
+
 class _Cluster:
     """The mutable state of a run: free resources, GPU use, DRA allocations, queue usage."""
 
-    def __init__(self, snap: Snapshot, config: SchedulerConfig, now: Optional[str] = None) -> None:
+    def __init__(self, snap: Snapshot, config: SchedulerConfig, now: Optional[str] = None,
+                 account: Optional[RunningAccount] = None) -> None:
+        """``account``: running-pod accounting kept between cycles by the caller (see
+        :class:`~gpuplane.scheduler.account.RunningAccount`); the node states and queue usage
+        start from it instead of from every holder pod. ``None``: :meth:`_account_running`."""
         self.snap = snap
         self.config = config
         self.strategies = {"gpu": config.gpu_strategy, "cpu": config.cpu_strategy}
@@ -448,7 +466,8 @@ class _Cluster:
         self.pipelined_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
         self.evictions: list[dict[str, Any]] = []
         self.jobs: dict[str, list[GroupInfo]] = {}
-        self._account_running()
+        if account is None or not account.apply(self):  # the account falls back where it is not exact
+            self._account_running()
         for ns in states:  # every state, as when each registered itself (a duplicate name's too)
             self.free_index.add(ns.gpu_free, ns.name)
             if self.nodes[ns.name] is ns:
@@ -573,10 +592,7 @@ class _Cluster:
         demand = pod.gpu
         if demand.is_empty or not ns.gpu_used:
             return
-        share = 1 if demand.whole else per_device_share(demand, info.gpu_memory_mib)
-        share = 0 if share is None else _num(share)
-        count = demand.whole or demand.num_devices
-        named = [i for i in (gpu_index(g, info.gpus) for g in pod.held_gpus) if i is not None]
+        share, count, named = _gpu_hold(pod, info)
         if not named:
             order = sorted(range(len(ns.gpu_used)), key=lambda i: (ns.gpu_used[i] + share > 1, i))
             named = order[:count]
@@ -1661,10 +1677,14 @@ class _Cluster:
 
 
 def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerConfig] = None,
-               now: Optional[str] = None) -> ScheduleResult:
-    """Run ``rounds`` scheduling cycles; see the module docstring."""
+               now: Optional[str] = None, account: Optional[RunningAccount] = None) -> ScheduleResult:
+    """Run ``rounds`` scheduling cycles; see the module docstring.
+
+    ``account``: a :class:`~gpuplane.scheduler.account.RunningAccount` the caller keeps between
+    cycles (the running pods' node and queue usage, updated for the pods that changed since the
+    last snapshot); same result as without it."""
     config = config or SchedulerConfig()
-    cluster = _Cluster(snapshot, config, now)
+    cluster = _Cluster(snapshot, config, now, account)
     for r in range(max(0, rounds)):
         cluster.round = r + 1
         cluster.begin_round()

@@ -1,0 +1,316 @@
+"""Running-pod accounting kept between scheduling cycles.
+
+Every cycle, :class:`~gpuplane.scheduler.cycle._Cluster` needs what the Running and Releasing
+pods hold: per node CPU, memory, pod slots, extended resources and per-GPU use; per queue the
+usage (``alloc``, ``alloc_np``). Summing that from every holder pod costs O(running pods) per
+cycle. :class:`RunningAccount` keeps each holder pod's contribution and, for the next snapshot,
+takes out the contributions of pods that left or changed and adds those of new or changed ones:
+O(pods that changed). A pod is unchanged when the snapshot has *the same* ``PodInfo`` object as
+the last one (``is``); anything else is remove + add (always exact, only slower).
+
+Exact, not approximate: the result equals ``_Cluster._account_running`` on the same snapshot
+(values; whole values may be ints on one side and whole Fractions on the other). Where
+incremental is not exact, the full path is kept:
+
+* pods with GPUs but no ``gpuplane.io/gpus`` annotation get their GPUs chosen in name order
+  after the annotated pods (the choice depends on the others): their GPUs are chosen again
+  every cycle, in that order, on top of the kept state;
+* a pod whose annotation names no GPU of its node is placed in order among the annotated pods:
+  the cycle falls back to the full ``_account_running``;
+* pods with DRA claims: their queue charge depends on the claims' allocations, so it is
+  computed every cycle (their node resources are kept: those do not depend on claims);
+* a different node set (names, GPU counts, GPU memory, ``min_gpu_memory_mib``): rebuilt from
+  scratch; duplicate node names: full path;
+* a PodGroup whose queue or preemptibility changed: its pods' charges move to the new row.
+
+Queue usage is kept per (queue, preemptible) row as exact sums (numerators per denominator) and
+spread over the queue tree of the current snapshot each cycle (``_Cluster._add_queue``), so a
+changed queue tree needs nothing. Nothing here reads the scheduler configuration.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Optional
+
+from .cycle import _Cluster, _gpu_hold, _num
+from .queues import RESOURCES
+from .snapshot import Key, PodInfo
+
+__all__ = ["RunningAccount"]
+
+Row = tuple[str, bool]  # (queue, preemptible)
+
+
+class _Held:
+    """What one holder pod contributed (enough to take it out again)."""
+
+    __slots__ = ("info", "node", "gpus", "share", "odd", "row", "charge", "group")
+
+    def __init__(self, info: PodInfo) -> None:
+        self.info = info
+        self.node: Optional[str] = None  # the node it is accounted on (None: not a node of the snapshot)
+        self.gpus: Optional[list[int]] = None  # annotated GPU indices it holds
+        self.share: Fraction | int = 0
+        self.odd = False  # its annotation names no GPU of the node (see RunningAccount._odd)
+        self.row: Optional[Row] = None  # the queue row charged (ours, without claims)
+        self.charge: Optional[dict[str, Any]] = None
+        self.group: Optional[Key] = None
+
+
+class _Use:
+    """Per node: the sums over its holder pods (subtracted from the node's capacity)."""
+
+    __slots__ = ("cpu", "memory", "pods", "other", "other_n", "gpu_used", "gpu_total")
+
+    def __init__(self, gpus: int) -> None:
+        self.cpu: Fraction | int = 0
+        self.memory: Fraction | int = 0
+        self.pods = 0
+        self.other: dict[str, Fraction] = {}
+        self.other_n: dict[str, int] = {}  # how many holders request each extended resource
+        self.gpu_used: list[Fraction | int] = [0] * gpus  # annotated holders only
+        self.gpu_total: Fraction | int = 0  # sum of gpu_used
+
+
+class RunningAccount:
+    """Holder pods' node and queue usage, kept between cycles (see the module docstring).
+
+    The caller keeps one per scheduler and passes it to every ``run_rounds``; snapshots are
+    expected from the same cluster in time order (any other sequence is still exact, just slower).
+
+    When more than ``COLD_RATIO`` of the pods changed since the last snapshot (the first one, a
+    snapshot builder that makes new ``PodInfo`` objects every time), the account goes cold: it
+    only remembers the pods and the cycle takes the full path, so it costs next to nothing where
+    it cannot help. It is rebuilt from every holder on the next snapshot that is mostly the same,
+    then kept up to date incrementally. ``incremental``/``rebuilt``/``full`` count the cycles
+    served each way."""
+
+    COLD_RATIO = 0.5
+
+    def __init__(self) -> None:
+        self.incremental = 0
+        self.rebuilt = 0
+        self.full = 0
+        self._sig: Optional[tuple] = None
+        self._warm = False  # the contributions below match self._pods
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pods: dict[Key, PodInfo] = {}  # every pod of the last snapshot
+        self._held: dict[Key, _Held] = {}  # holder pods
+        self._use: dict[str, _Use] = {}
+        self._held_gpu: dict[Key, tuple[list[int], Fraction | int]] = {}
+        self._rows: dict[Row, dict[str, dict[int, int]]] = {}  # row -> resource -> denominator -> numerator sum
+        self._by_group: dict[Key, set[Key]] = {}  # group key -> pods charged under it
+        self._group_row: dict[Key, Row] = {}  # group key -> the row all its charged pods are in
+        self._dynamic: set[Key] = set()  # GPU holders without annotation: GPUs chosen every cycle
+        self._claims: set[Key] = set()  # our holders with claims: charged every cycle
+        self._odd = 0  # holders whose annotation names no GPU of the node: full path
+
+    # --- per cycle ---------------------------------------------------------------------------
+
+    def apply(self, c: _Cluster) -> bool:
+        """Bring the account up to ``c.snap`` and start ``c``'s node states, held GPUs and queue
+        usage from it, as ``c._account_running()`` would. False: not exact here (``c`` is
+        untouched; the caller runs the full path)."""
+        try:
+            ok = self._sync(c)
+        except BaseException:
+            self._sig = None  # half-updated: start over next time
+            self._warm = False
+            self._reset()
+            raise
+        if not ok:
+            self.full += 1
+            return False
+        self._fill(c)
+        return True
+
+    def _sync(self, c: _Cluster) -> bool:
+        snap = c.snap
+        if not c.unique_names:
+            self._sig = None
+            self._warm = False
+            self._reset()
+            return False
+        sig = (snap.min_gpu_memory_mib, tuple((n.name, n.gpus, n.gpu_memory_mib) for n in snap.nodes))
+        pods = snap.pods
+        old = self._pods
+        if sig != self._sig:
+            self._sig = sig
+            old = {}
+        changed = [p for k, p in pods.items() if old.get(k) is not p]
+        gone = old.keys() - pods.keys()
+        if len(changed) + len(gone) > self.COLD_RATIO * len(pods) or (not old and pods):
+            if self._warm:
+                self._warm = False
+                self._reset()
+            self._pods = dict(pods)
+            return False
+        if not self._warm:
+            self._reset()
+            self._use = {n.name: _Use(n.gpus) for n in snap.nodes}
+            for p in pods.values():
+                if p.holds_resources:
+                    self._add(c, p)
+            self._warm = True
+            served = "rebuilt"
+        else:
+            for k in gone:
+                h = self._held.get(k)
+                if h is not None:
+                    self._remove(k, h)
+            for p in changed:
+                h = self._held.get(p.key)
+                if h is not None:
+                    self._remove(p.key, h)
+                if p.holds_resources:
+                    self._add(c, p)
+            served = "incremental"
+        self._pods = dict(pods)
+        self._regroup(c)
+        if self._odd:
+            return False
+        setattr(self, served, getattr(self, served) + 1)
+        return True
+
+    def _regroup(self, c: _Cluster) -> None:
+        """Move the charges of pods whose group's queue or preemptibility changed (O(groups))."""
+        groups = c.snap.groups
+        group_row = self._group_row
+        for gk, keys in self._by_group.items():
+            g = groups[gk]
+            row = (g.queue, g.preemptible)
+            if group_row.get(gk) == row:
+                continue
+            group_row[gk] = row
+            for k in keys:
+                h = self._held[k]
+                if h.row != row:
+                    self._charge(h.row, h.charge, -1)  # type: ignore[arg-type]
+                    self._charge(row, h.charge, +1)  # type: ignore[arg-type]
+                    h.row = row
+
+    def _fill(self, c: _Cluster) -> None:
+        """Start ``c`` (fresh node states, empty usage) from the account."""
+        nodes = c.nodes
+        for name, u in self._use.items():
+            if not u.pods:
+                continue
+            ns = nodes[name]
+            ns.cpu -= _num(u.cpu)
+            ns.memory -= _num(u.memory)
+            ns.pods -= u.pods
+            for r, v in u.other.items():
+                ns.other[r] = ns.other.get(r, Fraction(0)) - v
+            if u.gpu_total or any(u.gpu_used):
+                ns.gpu_used = list(u.gpu_used)
+                ns.gpu_free -= _num(u.gpu_total)
+        c.held_gpu = dict(self._held_gpu)  # the lists are never changed in place
+        pods = c.snap.pods
+        for k in sorted(self._dynamic):  # after every annotated pod, in name order (as _account_running)
+            pod = pods[k]
+            c._hold_gpus(pod, c.node_info[pod.node_name], nodes[pod.node_name])
+        totals: dict[Row, dict[str, Fraction]] = {}
+        for row, sums in self._rows.items():
+            totals[row] = {r: sum((Fraction(n, d) for d, n in by_den.items()), Fraction(0))
+                           for r, by_den in sums.items()}
+        for k in self._claims:
+            pod = pods[k]
+            g = c._group_of(pod)
+            charge = c.charge_for(pod, c.node_info.get(pod.node_name))
+            t = totals.get((g.queue, g.preemptible))
+            if t is None:
+                t = totals[(g.queue, g.preemptible)] = {r: Fraction(0) for r in RESOURCES}
+            for r in RESOURCES:
+                t[r] += charge[r]
+        for (queue, preemptible), t in totals.items():
+            c._add_queue(queue, t, preemptible, +1)
+
+    # --- one pod -------------------------------------------------------------------------------
+
+    def _add(self, c: _Cluster, pod: PodInfo) -> None:
+        k = pod.key
+        h = _Held(pod)
+        info = c.node_info.get(pod.node_name)
+        if info is not None:
+            h.node = pod.node_name
+            u = self._use[pod.node_name]
+            u.cpu = _num(u.cpu + _num(pod.cpu_milli))  # ints while whole (see cycle._num)
+            u.memory = _num(u.memory + _num(pod.memory))
+            u.pods += 1
+            for r, v in pod.other.items():
+                u.other[r] = u.other.get(r, Fraction(0)) + v
+                u.other_n[r] = u.other_n.get(r, 0) + 1
+            if not pod.gpu.is_empty and info.gpus:
+                share, count, named = _gpu_hold(pod, info)
+                if named:
+                    used = named[:count]
+                    for i in used:
+                        u.gpu_used[i] = _num(u.gpu_used[i] + share)
+                    if used:
+                        u.gpu_total = _num(u.gpu_total + len(used) * share)
+                    h.gpus, h.share = used, share
+                    self._held_gpu[k] = (list(used), share)
+                elif pod.held_gpus:
+                    self._odd += 1
+                    h.odd = True
+                else:
+                    self._dynamic.add(k)
+        if pod.ours:
+            if pod.claims:
+                self._claims.add(k)
+            else:
+                g = c._group_of(pod)
+                h.row = (g.queue, g.preemptible)
+                h.charge = c.charge_for(pod, info)
+                h.group = pod.group if pod.group != ("", "") else ("pod", *k)  # as _group_of looks it up
+                self._charge(h.row, h.charge, +1)
+                self._by_group.setdefault(h.group, set()).add(k)
+        self._held[k] = h
+
+    def _remove(self, k: Key, h: _Held) -> None:
+        pod = h.info
+        del self._held[k]
+        if h.node is not None:
+            u = self._use[h.node]
+            u.cpu = _num(u.cpu - _num(pod.cpu_milli))
+            u.memory = _num(u.memory - _num(pod.memory))
+            u.pods -= 1
+            for r, v in pod.other.items():
+                n = u.other_n[r] - 1
+                if n:
+                    u.other_n[r] = n
+                    u.other[r] -= v
+                else:
+                    del u.other_n[r], u.other[r]
+            if h.gpus is not None:
+                for i in h.gpus:
+                    u.gpu_used[i] = _num(u.gpu_used[i] - h.share)
+                if h.gpus:
+                    u.gpu_total = _num(u.gpu_total - len(h.gpus) * h.share)
+                del self._held_gpu[k]
+            elif h.odd:
+                self._odd -= 1
+            self._dynamic.discard(k)
+        self._claims.discard(k)
+        if h.row is not None:
+            self._charge(h.row, h.charge, -1)  # type: ignore[arg-type]
+            keys = self._by_group[h.group]  # type: ignore[index]
+            keys.discard(k)
+            if not keys:
+                del self._by_group[h.group]  # type: ignore[arg-type]
+                self._group_row.pop(h.group, None)  # type: ignore[arg-type]
+
+    def _charge(self, row: Row, charge: dict[str, Any], sign: int) -> None:
+        sums = self._rows.get(row)
+        if sums is None:
+            sums = self._rows[row] = {r: {} for r in RESOURCES}
+        for r in RESOURCES:
+            v = charge[r]
+            n = v.numerator
+            if n:
+                by_den = sums[r]
+                d = v.denominator
+                by_den[d] = by_den.get(d, 0) + sign * n
