@@ -31,6 +31,8 @@ changed queue tree needs nothing. Nothing here reads the scheduler configuration
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import compress
+from operator import is_not
 from typing import Any, Optional
 
 from .cycle import _Cluster, _gpu_hold, _num
@@ -104,6 +106,8 @@ class RunningAccount:
         self._rows: dict[Row, dict[str, dict[int, int]]] = {}  # row -> resource -> denominator -> numerator sum
         self._by_group: dict[Key, set[Key]] = {}  # group key -> pods charged under it
         self._group_row: dict[Key, Row] = {}  # group key -> the row all its charged pods are in
+        self._group_obj: dict[Key, Any] = {}  # group key -> the GroupInfo that row was checked against
+        self._row_total: dict[Row, dict[str, Fraction]] = {}  # row -> its sums as Fractions (dropped on change)
         self._dynamic: set[Key] = set()  # GPU holders without annotation: GPUs chosen every cycle
         self._claims: set[Key] = set()  # our holders with claims: charged every cycle
         self._odd = 0  # holders whose annotation names no GPU of the node: full path
@@ -140,7 +144,8 @@ class RunningAccount:
         if sig != self._sig:
             self._sig = sig
             old = {}
-        changed = [p for k, p in pods.items() if old.get(k) is not p]
+        # the pods that are not the same object as in the last snapshot (C-level loop)
+        changed = list(compress(pods.values(), map(is_not, pods.values(), map(old.get, pods))))
         gone = old.keys() - pods.keys()
         if len(changed) + len(gone) > self.COLD_RATIO * len(pods) or (not old and pods):
             if self._warm:
@@ -176,16 +181,18 @@ class RunningAccount:
         return True
 
     def _regroup(self, c: _Cluster) -> None:
-        """Move the charges of pods whose group's queue or preemptibility changed (O(groups))."""
-        groups = c.snap.groups
-        group_row = self._group_row
-        for gk, keys in self._by_group.items():
-            g = groups[gk]
+        """Move the charges of pods whose group's queue or preemptibility changed (groups that are
+        the same GroupInfo object as last time are skipped in a C-level loop)."""
+        keys_ = list(self._by_group)
+        now = list(map(c.snap.groups.__getitem__, keys_))  # KeyError as _group_of would
+        group_row, group_obj = self._group_row, self._group_obj
+        for gk, g in compress(zip(keys_, now), map(is_not, now, map(group_obj.get, keys_))):
+            group_obj[gk] = g
             row = (g.queue, g.preemptible)
             if group_row.get(gk) == row:
                 continue
             group_row[gk] = row
-            for k in keys:
+            for k in self._by_group[gk]:
                 h = self._held[k]
                 if h.row != row:
                     self._charge(h.row, h.charge, -1)  # type: ignore[arg-type]
@@ -213,18 +220,23 @@ class RunningAccount:
             pod = pods[k]
             c._hold_gpus(pod, c.node_info[pod.node_name], nodes[pod.node_name])
         totals: dict[Row, dict[str, Fraction]] = {}
+        cache = self._row_total
         for row, sums in self._rows.items():
-            totals[row] = {r: sum((Fraction(n, d) for d, n in by_den.items()), Fraction(0))
-                           for r, by_den in sums.items()}
-        for k in self._claims:
+            t = cache.get(row)
+            if t is None:
+                t = cache[row] = {r: sum((Fraction(n, d) for d, n in by_den.items()), Fraction(0))
+                                  for r, by_den in sums.items()}
+            totals[row] = t
+        for k in self._claims:  # (their charge depends on the claims' allocations: every cycle)
             pod = pods[k]
             g = c._group_of(pod)
             charge = c.charge_for(pod, c.node_info.get(pod.node_name))
-            t = totals.get((g.queue, g.preemptible))
-            if t is None:
-                t = totals[(g.queue, g.preemptible)] = {r: Fraction(0) for r in RESOURCES}
+            row = (g.queue, g.preemptible)
+            t = totals.get(row)
+            t = dict(t) if t is not None else {r: Fraction(0) for r in RESOURCES}  # the cache stays as it is
             for r in RESOURCES:
                 t[r] += charge[r]
+            totals[row] = t
         for (queue, preemptible), t in totals.items():
             c._add_queue(queue, t, preemptible, +1)
 
@@ -302,8 +314,10 @@ class RunningAccount:
             if not keys:
                 del self._by_group[h.group]  # type: ignore[arg-type]
                 self._group_row.pop(h.group, None)  # type: ignore[arg-type]
+                self._group_obj.pop(h.group, None)  # type: ignore[arg-type]
 
     def _charge(self, row: Row, charge: dict[str, Any], sign: int) -> None:
+        self._row_total.pop(row, None)
         sums = self._rows.get(row)
         if sums is None:
             sums = self._rows[row] = {r: {} for r in RESOURCES}
