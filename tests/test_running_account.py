@@ -23,7 +23,7 @@ from gpuplane.scheduler import manifests as m
 from gpuplane.scheduler.account import RunningAccount
 from gpuplane.scheduler.config import SchedulerConfig
 from gpuplane.scheduler.cycle import _Cluster, run_rounds
-from gpuplane.scheduler.snapshot import PodInfo, Snapshot, build_snapshot
+from gpuplane.scheduler.snapshot import NodeInfo, PodInfo, Snapshot, build_snapshot
 
 NOW = "2026-06-01T12:00:00Z"
 CFG = SchedulerConfig()
@@ -32,11 +32,11 @@ QUEUES = ["qa", "qb", "qc"]
 EXT = "example.com/nic"
 
 
-def base_objects() -> list[dict[str, Any]]:
+def base_objects(n0_cpu: str = "16") -> list[dict[str, Any]]:
     objs = [m.queue("dept"), m.queue("qa", parent="dept", gpu_quota=2), m.queue("qb", parent="dept", gpu_quota=1),
             m.queue("qc", gpu_quota=2)]
     for name, gpus, mem in NODES:
-        objs.append(m.node(name, gpus=gpus, cpu="16", memory="64Gi", gpu_memory_mib=mem))
+        objs.append(m.node(name, gpus=gpus, cpu=n0_cpu if name == "n0" else "16", memory="64Gi", gpu_memory_mib=mem))
     objs[-1]["status"]["allocatable"][EXT] = "4"  # c0 has an extended resource
     objs += [m.node("d0", cpu="8", memory="64Gi"), m.device_class(), m.gpu_slice("d0", 2), m.claim_template("one")]
     return objs
@@ -48,6 +48,7 @@ class Reuse:
 
     def __init__(self) -> None:
         self.seen: dict[str, PodInfo] = {}
+        self.nodes: dict[str, NodeInfo] = {}
 
     def snapshot(self, objs: list[dict[str, Any]], keep: bool = True) -> Snapshot:
         snap = build_snapshot(m.schedule_objects(objs))
@@ -57,7 +58,12 @@ class Reuse:
         for k, p in snap.pods.items():
             sig = json.dumps(p.raw, sort_keys=True, default=str)
             pods[k] = self.seen.setdefault(sig, p)
-        return dataclasses.replace(snap, pods=pods)
+        nodes = []
+        for n in snap.nodes:  # an unchanged node keeps its NodeInfo too
+            old = self.nodes.get(n.name)
+            nodes.append(old if old == n else n)
+            self.nodes[n.name] = nodes[-1]
+        return dataclasses.replace(snap, pods=pods, nodes=tuple(nodes))
 
 
 def pod_obj(draw, name: str, groups: list[str]) -> dict[str, Any]:
@@ -108,9 +114,10 @@ def histories(draw):
     group_min = {g: draw(st.integers(1, 2)) for g in groups}
     steps = []
     n = 0
+    n0_cpu = "16"
     for _ in range(draw(st.integers(2, 6))):
         for _ in range(draw(st.integers(1, 4))):
-            op = draw(st.sampled_from(["add", "add", "bind", "remove", "move", "release", "finish", "regroup"]))
+            op = draw(st.sampled_from(["add", "add", "bind", "remove", "move", "release", "finish", "regroup", "resize"]))
             names = sorted(pods)
             if op == "add" or not names:
                 obj = pod_obj(draw, f"p{n}", groups)
@@ -130,12 +137,15 @@ def histories(draw):
                 obj["metadata"]["deletionTimestamp"] = "2026-06-01T11:00:00Z"
             elif op == "finish":
                 obj["status"] = {"phase": "Succeeded"}
+            elif op == "resize":  # a node's capacity changes (its GPUs do not)
+                n0_cpu = draw(st.sampled_from(["8", "16", "32"]))
+                continue
             elif op == "regroup":
                 g = draw(st.sampled_from(groups))
                 group_queue[g] = draw(st.sampled_from(QUEUES))
                 continue
             pods[name] = obj
-        objs = base_objects() + [m.podgroup(g, group_min[g], group_queue[g]) for g in groups]
+        objs = base_objects(n0_cpu) + [m.podgroup(g, group_min[g], group_queue[g]) for g in groups]
         steps.append(objs + [pods[k] for k in sorted(pods)])
     return steps
 

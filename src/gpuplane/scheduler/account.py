@@ -32,16 +32,37 @@ from __future__ import annotations
 
 from fractions import Fraction
 from itertools import compress
-from operator import is_not
+from operator import attrgetter, is_not, ne
 from typing import Any, Optional
 
-from .cycle import _Cluster, _gpu_hold, _num
+from .cycle import MB, _Cluster, _gpu_hold, _NodeState, _num
 from .queues import RESOURCES
-from .snapshot import Key, PodInfo
+from .snapshot import Key, NodeInfo, PodInfo, Snapshot
 
 __all__ = ["RunningAccount"]
 
 Row = tuple[str, bool]  # (queue, preemptible)
+_ROW = attrgetter("queue", "preemptible")
+
+
+def _plain_charge(pod: PodInfo, node: Optional[NodeInfo], min_gpu_memory_mib: Optional[int]) -> dict[str, Any]:
+    """``_Cluster.charge_for(pod, node)`` for a pod without claims (the only ones kept here): it
+    needs no cluster, so the account syncs before the cluster's state exists."""
+    gpu = Fraction(0)
+    if pod.gpu.whole:
+        gpu = Fraction(pod.gpu.whole)
+    elif pod.gpu.is_shared:
+        mem = (node.gpu_memory_mib if node is not None and node.gpu_memory_mib else None) or min_gpu_memory_mib
+        try:
+            gpu = pod.gpu.gpus(mem)
+        except ValueError:
+            gpu = Fraction(0)
+    return {"gpu": gpu, "cpu": pod.cpu_milli, "memory": pod.memory / MB}
+
+
+def _group_key(pod: PodInfo) -> Key:
+    """The key ``_Cluster._group_of`` looks the pod's group up with."""
+    return ("pod", *pod.key) if pod.group == ("", "") else pod.group  # type: ignore[return-value]
 
 
 class _Held:
@@ -80,6 +101,8 @@ class RunningAccount:
 
     The caller keeps one per scheduler and passes it to every ``run_rounds``; snapshots are
     expected from the same cluster in time order (any other sequence is still exact, just slower).
+    ``_Cluster.__init__`` calls :meth:`sync` (before its own state exists), then takes its node
+    states from :meth:`node_states` and the rest from :meth:`fill`.
 
     When more than ``COLD_RATIO`` of the pods changed since the last snapshot (the first one, a
     snapshot builder that makes new ``PodInfo`` objects every time), the account goes cold: it
@@ -94,7 +117,13 @@ class RunningAccount:
         self.incremental = 0
         self.rebuilt = 0
         self.full = 0
-        self._sig: Optional[tuple] = None
+        self._nodes: tuple[NodeInfo, ...] = ()  # the snapshot's nodes last seen
+        self._sig: Optional[tuple] = None  # what the contributions depend on (names, GPUs, GPU memory)
+        self._ok_nodes = False  # node names are unique
+        self._node_info: dict[str, NodeInfo] = {}
+        self._order: list[str] = []
+        self._tmpl: dict[str, tuple] = {}  # node -> its state values (capacity - use)
+        self._dirty: set[str] = set()  # nodes whose template is out of date
         self._warm = False  # the contributions below match self._pods
         self._reset()
 
@@ -104,46 +133,58 @@ class RunningAccount:
         self._use: dict[str, _Use] = {}
         self._held_gpu: dict[Key, tuple[list[int], Fraction | int]] = {}
         self._rows: dict[Row, dict[str, dict[int, int]]] = {}  # row -> resource -> denominator -> numerator sum
-        self._by_group: dict[Key, set[Key]] = {}  # group key -> pods charged under it
-        self._group_row: dict[Key, Row] = {}  # group key -> the row all its charged pods are in
-        self._group_obj: dict[Key, Any] = {}  # group key -> the GroupInfo that row was checked against
         self._row_total: dict[Row, dict[str, Fraction]] = {}  # row -> its sums as Fractions (dropped on change)
+        self._by_group: dict[Key, set[Key]] = {}  # group key -> pods charged under it
+        self._group_row: dict[Key, Row] = {}  # group key -> the row its pods were last checked against
         self._dynamic: set[Key] = set()  # GPU holders without annotation: GPUs chosen every cycle
         self._claims: set[Key] = set()  # our holders with claims: charged every cycle
         self._odd = 0  # holders whose annotation names no GPU of the node: full path
+        self._dirty = set(self._order)
 
     # --- per cycle ---------------------------------------------------------------------------
 
-    def apply(self, c: _Cluster) -> bool:
-        """Bring the account up to ``c.snap`` and start ``c``'s node states, held GPUs and queue
-        usage from it, as ``c._account_running()`` would. False: not exact here (``c`` is
-        untouched; the caller runs the full path)."""
+    def sync(self, snap: Snapshot) -> bool:
+        """Bring the account up to ``snap``. False: not exact for it (the cycle takes the full
+        ``_account_running``); True: :meth:`node_states` and :meth:`fill` give its state."""
         try:
-            ok = self._sync(c)
+            ok = self._sync(snap)
         except BaseException:
             self._sig = None  # half-updated: start over next time
+            self._nodes = ()
             self._warm = False
             self._reset()
             raise
         if not ok:
             self.full += 1
-            return False
-        self._fill(c)
-        return True
+        return ok
 
-    def _sync(self, c: _Cluster) -> bool:
-        snap = c.snap
-        if not c.unique_names:
-            self._sig = None
-            self._warm = False
-            self._reset()
-            return False
-        sig = (snap.min_gpu_memory_mib, tuple((n.name, n.gpus, n.gpu_memory_mib) for n in snap.nodes))
-        pods = snap.pods
-        old = self._pods
+    def _sync_nodes(self, snap: Snapshot) -> None:
+        nodes = snap.nodes
+        if self._sig is not None and len(nodes) == len(self._nodes) and not any(map(is_not, nodes, self._nodes)):
+            return  # the same NodeInfo objects
+        self._nodes = nodes
+        self._node_info = {n.name: n for n in nodes}
+        self._ok_nodes = len(self._node_info) == len(nodes)
+        self._order = [n.name for n in nodes]
+        self._dirty = set(self._order)  # capacities may differ: every template again
+        sig = (snap.min_gpu_memory_mib, tuple((n.name, n.gpus, n.gpu_memory_mib) for n in nodes))
         if sig != self._sig:
             self._sig = sig
-            old = {}
+            self._pods = {}  # the contributions depend on these: start over
+            if self._warm:
+                self._warm = False
+                self._reset()
+
+    def _sync(self, snap: Snapshot) -> bool:
+        self._sync_nodes(snap)
+        if snap.min_gpu_memory_mib != self._sig[0]:  # type: ignore[index]
+            self._sig = None
+            self._nodes = ()
+            return self._sync(snap)
+        if not self._ok_nodes:
+            return False
+        pods = snap.pods
+        old = self._pods
         # the pods that are not the same object as in the last snapshot (C-level loop)
         changed = list(compress(pods.values(), map(is_not, pods.values(), map(old.get, pods))))
         gone = old.keys() - pods.keys()
@@ -158,7 +199,7 @@ class RunningAccount:
             self._use = {n.name: _Use(n.gpus) for n in snap.nodes}
             for p in pods.values():
                 if p.holds_resources:
-                    self._add(c, p)
+                    self._add(snap, p)
             self._warm = True
             served = "rebuilt"
         else:
@@ -171,26 +212,22 @@ class RunningAccount:
                 if h is not None:
                     self._remove(p.key, h)
                 if p.holds_resources:
-                    self._add(c, p)
+                    self._add(snap, p)
             served = "incremental"
         self._pods = dict(pods)
-        self._regroup(c)
+        self._regroup(snap)
         if self._odd:
             return False
         setattr(self, served, getattr(self, served) + 1)
         return True
 
-    def _regroup(self, c: _Cluster) -> None:
-        """Move the charges of pods whose group's queue or preemptibility changed (groups that are
-        the same GroupInfo object as last time are skipped in a C-level loop)."""
+    def _regroup(self, snap: Snapshot) -> None:
+        """Move the charges of pods whose group's queue or preemptibility changed (the groups are
+        compared in C-level loops)."""
         keys_ = list(self._by_group)
-        now = list(map(c.snap.groups.__getitem__, keys_))  # KeyError as _group_of would
-        group_row, group_obj = self._group_row, self._group_obj
-        for gk, g in compress(zip(keys_, now), map(is_not, now, map(group_obj.get, keys_))):
-            group_obj[gk] = g
-            row = (g.queue, g.preemptible)
-            if group_row.get(gk) == row:
-                continue
+        rows = list(map(_ROW, map(snap.groups.__getitem__, keys_)))  # KeyError as _group_of would
+        group_row = self._group_row
+        for gk, row in compress(zip(keys_, rows), map(ne, rows, map(group_row.__getitem__, keys_))):
             group_row[gk] = row
             for k in self._by_group[gk]:
                 h = self._held[k]
@@ -199,21 +236,31 @@ class RunningAccount:
                     self._charge(row, h.charge, +1)  # type: ignore[arg-type]
                     h.row = row
 
-    def _fill(self, c: _Cluster) -> None:
-        """Start ``c`` (fresh node states, empty usage) from the account."""
+    def node_states(self) -> list[_NodeState]:
+        """Fresh node states (not in the free index yet), in the snapshot's node order, as
+        ``_Cluster`` has them after the annotated holders (only nodes that changed are recomputed)."""
+        tmpl = self._tmpl
+        if self._dirty:
+            info, use = self._node_info, self._use
+            for name in self._dirty:
+                n, u = info[name], use[name]
+                other = dict(n.other)
+                for r, v in u.other.items():
+                    other[r] = other.get(r, Fraction(0)) - v
+                gpu_free = n.gpus - u.gpu_total if u.gpu_total else n.gpus
+                tmpl[name] = (_num(n.cpu_milli) - u.cpu, _num(n.memory) - u.memory, n.max_pods - u.pods,
+                              other, u.gpu_used, gpu_free)
+            self._dirty = set()
+        out = []
+        for name in self._order:
+            cpu, memory, pods, other, gpu_used, gpu_free = tmpl[name]
+            out.append(_NodeState(cpu, memory, pods, dict(other), list(gpu_used), gpu_free, name, None))
+        return out
+
+    def fill(self, c: _Cluster) -> None:
+        """The rest of ``c``'s running-pod state (its node states came from :meth:`node_states`):
+        held GPUs, unannotated GPU holders, queue usage."""
         nodes = c.nodes
-        for name, u in self._use.items():
-            if not u.pods:
-                continue
-            ns = nodes[name]
-            ns.cpu -= _num(u.cpu)
-            ns.memory -= _num(u.memory)
-            ns.pods -= u.pods
-            for r, v in u.other.items():
-                ns.other[r] = ns.other.get(r, Fraction(0)) - v
-            if u.gpu_total or any(u.gpu_used):
-                ns.gpu_used = list(u.gpu_used)
-                ns.gpu_free -= _num(u.gpu_total)
         c.held_gpu = dict(self._held_gpu)  # the lists are never changed in place
         pods = c.snap.pods
         for k in sorted(self._dynamic):  # after every annotated pod, in name order (as _account_running)
@@ -242,12 +289,13 @@ class RunningAccount:
 
     # --- one pod -------------------------------------------------------------------------------
 
-    def _add(self, c: _Cluster, pod: PodInfo) -> None:
+    def _add(self, snap: Snapshot, pod: PodInfo) -> None:
         k = pod.key
         h = _Held(pod)
-        info = c.node_info.get(pod.node_name)
+        info = self._node_info.get(pod.node_name)
         if info is not None:
             h.node = pod.node_name
+            self._dirty.add(pod.node_name)
             u = self._use[pod.node_name]
             u.cpu = _num(u.cpu + _num(pod.cpu_milli))  # ints while whole (see cycle._num)
             u.memory = _num(u.memory + _num(pod.memory))
@@ -259,9 +307,10 @@ class RunningAccount:
                 share, count, named = _gpu_hold(pod, info)
                 if named:
                     used = named[:count]
-                    for i in used:
-                        u.gpu_used[i] = _num(u.gpu_used[i] + share)
                     if used:
+                        gpu_used = u.gpu_used = list(u.gpu_used)  # node_states' templates share the old list
+                        for i in used:
+                            gpu_used[i] = _num(gpu_used[i] + share)
                         u.gpu_total = _num(u.gpu_total + len(used) * share)
                     h.gpus, h.share = used, share
                     self._held_gpu[k] = (list(used), share)
@@ -274,18 +323,19 @@ class RunningAccount:
             if pod.claims:
                 self._claims.add(k)
             else:
-                g = c._group_of(pod)
-                h.row = (g.queue, g.preemptible)
-                h.charge = c.charge_for(pod, info)
-                h.group = pod.group if pod.group != ("", "") else ("pod", *k)  # as _group_of looks it up
+                h.group = _group_key(pod)
+                h.row = _ROW(snap.groups[h.group])
+                h.charge = _plain_charge(pod, info, snap.min_gpu_memory_mib)
                 self._charge(h.row, h.charge, +1)
                 self._by_group.setdefault(h.group, set()).add(k)
+                self._group_row.setdefault(h.group, h.row)
         self._held[k] = h
 
     def _remove(self, k: Key, h: _Held) -> None:
         pod = h.info
         del self._held[k]
         if h.node is not None:
+            self._dirty.add(h.node)
             u = self._use[h.node]
             u.cpu = _num(u.cpu - _num(pod.cpu_milli))
             u.memory = _num(u.memory - _num(pod.memory))
@@ -298,9 +348,10 @@ class RunningAccount:
                 else:
                     del u.other_n[r], u.other[r]
             if h.gpus is not None:
-                for i in h.gpus:
-                    u.gpu_used[i] = _num(u.gpu_used[i] - h.share)
                 if h.gpus:
+                    gpu_used = u.gpu_used = list(u.gpu_used)
+                    for i in h.gpus:
+                        gpu_used[i] = _num(gpu_used[i] - h.share)
                     u.gpu_total = _num(u.gpu_total - len(h.gpus) * h.share)
                 del self._held_gpu[k]
             elif h.odd:
@@ -313,8 +364,7 @@ class RunningAccount:
             keys.discard(k)
             if not keys:
                 del self._by_group[h.group]  # type: ignore[arg-type]
-                self._group_row.pop(h.group, None)  # type: ignore[arg-type]
-                self._group_obj.pop(h.group, None)  # type: ignore[arg-type]
+                del self._group_row[h.group]  # type: ignore[arg-type]
 
     def _charge(self, row: Row, charge: dict[str, Any], sign: int) -> None:
         self._row_total.pop(row, None)

@@ -402,7 +402,9 @@ class _Cluster:
         self.frag = FragScorer.from_snapshot(snap) if config.gpu_strategy == "fgd" else None
         self.features = Features()
         self.free_index = _FreeIndex()
-        states = [
+        # the account (if any) syncs from the snapshot alone; its node states already hold the holders
+        synced = account is not None and account.sync(snap)
+        states = account.node_states() if synced else [  # type: ignore[union-attr]
             # ints while whole (see _num): the hot paths add and compare these per pod
             _NodeState(_num(n.cpu_milli), _num(n.memory), n.max_pods, dict(n.other), [0] * n.gpus, n.gpus,
                        n.name, None)  # indexed after _account_running (one insert per node)
@@ -466,7 +468,9 @@ class _Cluster:
         self.pipelined_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
         self.evictions: list[dict[str, Any]] = []
         self.jobs: dict[str, list[GroupInfo]] = {}
-        if account is None or not account.apply(self):  # the account falls back where it is not exact
+        if synced:
+            account.fill(self)  # type: ignore[union-attr]
+        else:  # no account, or it is not exact here
             self._account_running()
         for ns in states:  # every state, as when each registered itself (a duplicate name's too)
             self.free_index.add(ns.gpu_free, ns.name)
