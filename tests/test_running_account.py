@@ -280,3 +280,18 @@ def test_extended_resources_come_and_go():
         full, inc = _Cluster(snap, CFG, NOW), _Cluster(snap, CFG, NOW, account=acct)
         assert_same_cluster(full, inc)
     assert inc.nodes["c0"].other == {EXT: 4}
+
+
+def test_goes_cold_when_every_pod_is_new_and_warms_up_again():
+    """A builder that makes new PodInfo objects every time: the account stops updating (the
+    full path serves) until snapshots share most pods again."""
+    reuse = Reuse()
+    objs = base_objects() + [m.pod(f"p{i}", queue="qa", cpu="100m", node_name="c0") for i in range(8)]
+    acct = RunningAccount()
+    acct.COLD_MIN = 0
+    served = []
+    for keep in (True, True, True, False, False, True, True):
+        snap = reuse.snapshot(objs, keep)
+        assert_same_cluster(_Cluster(snap, CFG, NOW), _Cluster(snap, CFG, NOW, account=acct))
+        served.append((acct.full, acct.rebuilt, acct.incremental))
+    assert served == [(1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (4, 2, 1)]
