@@ -565,7 +565,10 @@ class _Cluster:
         return self.snap.groups[pod.group]
 
     def _account_running(self) -> None:
-        """Resources held by Running and Releasing pods (annotated pods first, then in name order)."""
+        """Resources held by Running and Releasing pods (annotated pods first, then in name order).
+
+        The oracle of :class:`~gpuplane.scheduler.account.RunningAccount` (the same state kept
+        between cycles; tests/test_running_account.py): a change here needs the same there."""
         holders = [p for p in self.snap.pods.values() if p.holds_resources and p.node_name in self.nodes]
         holders.sort(key=lambda p: (0 if p.held_gpus else 1, p.key))
         for pod in holders:
