@@ -295,3 +295,68 @@ def test_goes_cold_when_every_pod_is_new_and_warms_up_again():
         assert_same_cluster(_Cluster(snap, CFG, NOW), _Cluster(snap, CFG, NOW, account=acct))
         served.append((acct.full, acct.rebuilt, acct.incremental))
     assert served == [(1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (4, 2, 1)]
+
+
+def _reusing_snapshot(orig):
+    """SchedulerLoop.snapshot that hands a pod's last PodInfo back while its object (uid and
+    resourceVersion) and decoded value are the same: what an incremental snapshot does."""
+    def snapshot(self, objects):
+        snap = orig(self, objects)
+        prev = getattr(self, "_test_prev_pods", {})
+        pods = {}
+        for k, p in snap.pods.items():
+            o = prev.get(k)
+            md = p.raw.get("metadata", {})
+            same = (o is not None and md.get("uid") and md.get("resourceVersion")
+                    and (md.get("uid"), md.get("resourceVersion")) ==
+                    (o.raw["metadata"].get("uid"), o.raw["metadata"].get("resourceVersion")) and o == p)
+            pods[k] = o if same else p
+        self._test_prev_pods = pods
+        return dataclasses.replace(snap, pods=pods)
+    return snapshot
+
+
+def test_simulation_decides_the_same_with_the_account(monkeypatch):
+    """The engine's scheduler loop with the account (pods reused between cycles) against the
+    loop without it: the same bindings, evictions and job times."""
+    import sys
+    from pathlib import Path
+
+    from gpuplane.cluster import loop as loop_mod
+    from gpuplane.sim.engine import run_jobs
+    from gpuplane.sim.jobs import SimJob
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_sim_engine import node, queue
+
+    import random
+    rng = random.Random(7)
+    jobs = [SimJob(name=f"j{i}", queue=rng.choice("abc"), submit_s=float(rng.randint(0, 3000)),
+                   duration_s=float(rng.randint(60, 1500)),
+                   **rng.choice([dict(gpus_per_pod=1), dict(gpus_per_pod=2, pods=2), dict(gpus_per_pod=8),
+                                 dict(gpu_fraction=0.5, priority_class="inference", kind="inference"), {}]))
+            for i in range(60)]
+    cluster = [node(f"n{i}") for i in range(3)]
+    queues = [queue("a", 8), queue("b", 8), queue("c", 4)]
+
+    def outcome(log):
+        return sorted((r.name, r.first_start_s, r.end_s, r.evictions) for r in log.jobs.values())
+
+    monkeypatch.setattr(loop_mod.SchedulerLoop, "snapshot", _reusing_snapshot(loop_mod.SchedulerLoop.snapshot))
+    accounts = []
+    orig_init = loop_mod.SchedulerLoop.__init__
+
+    def init(self, *a, **kw):
+        orig_init(self, *a, **kw)
+        accounts.append(self.account)
+    monkeypatch.setattr(loop_mod.SchedulerLoop, "__init__", init)
+    with_account = outcome(run_jobs(cluster, queues, jobs, period_s=60, write_status=False, frames=0))
+    assert accounts[0].incremental > 10
+
+    def init_without(self, *a, **kw):
+        orig_init(self, *a, **kw)
+        self.account = None
+    monkeypatch.setattr(loop_mod.SchedulerLoop, "__init__", init_without)
+    without = outcome(run_jobs(cluster, queues, jobs, period_s=60, write_status=False, frames=0))
+    assert with_account == without
+    assert any(e for *_, e in without)  # the workload has evictions (reclaim), not only bindings
