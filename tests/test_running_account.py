@@ -157,7 +157,7 @@ def node_view(c: _Cluster) -> dict[str, tuple]:
 
 def index_view(c: _Cluster) -> tuple:
     fi = c.free_index
-    return ({v: list(b) for v, b in fi.buckets.items() if b}, fi.partial, fi.odd, fi.total)
+    return ({v: list(b) for v, b in fi.buckets.items() if b}, fi.partial, fi.odd, fi.total, fi.changes)
 
 
 def assert_same_cluster(full: _Cluster, inc: _Cluster) -> None:

@@ -35,13 +35,14 @@ from itertools import compress
 from operator import attrgetter, is_not, ne
 from typing import Any, Optional
 
-from .cycle import MB, _Cluster, _gpu_hold, _NodeState, _num
+from .cycle import MB, _Cluster, _FreeIndex, _gpu_hold, _NodeState, _num
 from .queues import RESOURCES
 from .snapshot import Key, NodeInfo, PodInfo, Snapshot
 
 __all__ = ["RunningAccount"]
 
 Row = tuple[str, bool]  # (queue, preemptible)
+_UNSET = object()
 _ROW = attrgetter("queue", "preemptible")
 
 
@@ -128,6 +129,8 @@ class RunningAccount:
         self._order: list[str] = []
         self._tmpl: dict[str, tuple] = {}  # node -> its state values (capacity - use)
         self._dirty: set[str] = set()  # nodes whose template is out of date
+        self._index = _FreeIndex()  # the free-GPU index of the templates (kept with them)
+        self._ifree: dict[str, Any] = {}  # node -> its gpu_free in self._index
         self._warm = False  # the contributions below match self._pods
         self._reset()
 
@@ -171,6 +174,7 @@ class RunningAccount:
         self._ok_nodes = len(self._node_info) == len(nodes)
         self._order = [n.name for n in nodes]
         self._dirty = set(self._order)  # capacities may differ: every template again
+        self._index, self._ifree = _FreeIndex(), {}
         sig = (snap.min_gpu_memory_mib, tuple((n.name, n.gpus, n.gpu_memory_mib) for n in nodes))
         if sig != self._sig:
             self._sig = sig
@@ -255,12 +259,33 @@ class RunningAccount:
                 gpu_free = n.gpus - u.gpu_total if u.gpu_total else n.gpus
                 tmpl[name] = (_num(n.cpu_milli) - u.cpu, _num(n.memory) - u.memory, n.max_pods - u.pods,
                               other, u.gpu_used, gpu_free)
+                old = self._ifree.get(name, _UNSET)
+                if old is not gpu_free:
+                    if old is not _UNSET:
+                        self._index.remove(old, name)
+                    self._index.add(gpu_free, name)
+                    self._ifree[name] = gpu_free
+                self._index.refresh(name, u.gpu_used)
             self._dirty = set()
         out = []
         for name in self._order:
             cpu, memory, pods, other, gpu_used, gpu_free = tmpl[name]
             out.append(_NodeState(cpu, memory, pods, dict(other), list(gpu_used), gpu_free, name, None))
         return out
+
+    def free_index(self, states: list[_NodeState]) -> Optional[_FreeIndex]:
+        """A copy of the templates' free-GPU index for the states :meth:`node_states` gave (as
+        ``_Cluster`` builds it: one insert per node); None when :meth:`fill` chose GPUs for
+        unannotated pods (their nodes' free GPUs changed after the templates)."""
+        if self._dynamic:
+            return None
+        src, idx = self._index, _FreeIndex()
+        idx.buckets = {v: list(b) for v, b in src.buckets.items()}
+        idx.total = src.total
+        idx.partial = set(src.partial)
+        idx.odd = set(src.odd)
+        idx.changes = len(states)
+        return idx
 
     def fill(self, c: _Cluster) -> None:
         """The rest of ``c``'s running-pod state (its node states came from :meth:`node_states`):

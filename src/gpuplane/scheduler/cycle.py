@@ -472,11 +472,17 @@ class _Cluster:
             account.fill(self)  # type: ignore[union-attr]
         else:  # no account, or it is not exact here
             self._account_running()
-        for ns in states:  # every state, as when each registered itself (a duplicate name's too)
-            self.free_index.add(ns.gpu_free, ns.name)
-            if self.nodes[ns.name] is ns:
-                ns.index = self.free_index
-                self.free_index.refresh(ns.name, ns.gpu_used)
+        index = account.free_index(states) if synced else None  # type: ignore[union-attr]
+        if index is not None:  # the account's copy (its node names are unique)
+            self.free_index = index
+            for ns in states:
+                ns.index = index
+        else:
+            for ns in states:  # every state, as when each registered itself (a duplicate name's too)
+                self.free_index.add(ns.gpu_free, ns.name)
+                if self.nodes[ns.name] is ns:
+                    ns.index = self.free_index
+                    self.free_index.refresh(ns.name, ns.gpu_used)
 
     # --- accounting ----------------------------------------------------------------------
 
