@@ -20,8 +20,13 @@ incremental is not exact, the full path is kept:
 * pods with DRA claims: their queue charge depends on the claims' allocations, so it is
   computed every cycle (their node resources are kept: those do not depend on claims);
 * a different node set (names, GPU counts, GPU memory, ``min_gpu_memory_mib``): rebuilt from
-  scratch; duplicate node names: full path;
+  scratch; other node changes (capacity): every node state recomputed; duplicate node names:
+  full path;
 * a PodGroup whose queue or preemptibility changed: its pods' charges move to the new row.
+
+Node states are kept as ready values per node (capacity minus use, recomputed only for nodes
+whose pods changed) with their free-GPU index; ``_Cluster`` gets copies (88 small objects, no
+per-pod work). The index copy is skipped when unannotated GPU holders exist (see above).
 
 Queue usage is kept per (queue, preemptible) row as exact sums (numerators per denominator) and
 spread over the queue tree of the current snapshot each cycle (``_Cluster._add_queue``), so a
