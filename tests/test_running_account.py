@@ -185,7 +185,7 @@ def assert_same_result(a, b) -> None:
 @given(histories(), st.booleans())
 def test_account_matches_full_accounting(steps, keep):
     eager = RunningAccount()
-    eager.COLD_RATIO = float("inf")  # always incremental (after the first snapshot)
+    eager.COLD_MIN = float("inf")  # always incremental (after the first snapshot)
     lazy = RunningAccount()  # the default: cold when most pods changed
     reuse = Reuse()
     for objs in steps:
@@ -206,7 +206,7 @@ def test_unchanged_pods_are_not_recounted():
     objs = base_objects() + [m.pod("a", queue="qa", gpus=1, node_name="n0", held="gpu-1"),
                              m.pod("b", queue="qb", fraction="0.5", node_name="n0", held="gpu-2")]
     acct = RunningAccount()
-    acct.COLD_RATIO = float("inf")
+    acct.COLD_MIN = float("inf")
     for _ in range(2):
         snap = reuse.snapshot(objs)
         assert_same_cluster(_Cluster(snap, CFG, NOW), _Cluster(snap, CFG, NOW, account=acct))
@@ -255,7 +255,7 @@ def test_unannotated_pods_take_gpus_in_name_order_every_cycle():
                              m.pod("b", queue="qa", fraction="0.3", node_name="n0"),
                              m.pod("c", queue="qb", gpus=1, node_name="n0", held="gpu-0")]
     acct = RunningAccount()
-    acct.COLD_RATIO = float("inf")
+    acct.COLD_MIN = float("inf")
     for step in range(4):
         if step == 3:  # "a" leaves: "b" moves to the first free GPU
             objs = [o for o in objs if o["metadata"]["name"] != "a"]
@@ -272,7 +272,7 @@ def test_extended_resources_come_and_go():
     pod["spec"]["containers"][0]["resources"]["requests"][EXT] = "2"
     objs = base_objects() + [pod, m.pod("b", queue="qa", node_name="c0")]
     acct = RunningAccount()
-    acct.COLD_RATIO = float("inf")
+    acct.COLD_MIN = float("inf")
     for step in range(4):
         if step == 3:
             objs = [o for o in objs if o["metadata"]["name"] != "a"]

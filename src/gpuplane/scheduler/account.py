@@ -110,18 +110,16 @@ class RunningAccount:
     ``_Cluster.__init__`` calls :meth:`sync` (before its own state exists), then takes its node
     states from :meth:`node_states` and the rest from :meth:`fill`.
 
-    Cold and warm: a warm account is updated incrementally (remove + add costs about twice the
-    full path's work per changed pod, so a burst of changes is still cheaper than a rebuild);
-    when nearly every pod changed since the last snapshot (more than ``COLD_RATIO`` of them and
-    more than ``COLD_MIN``: a snapshot builder that makes new ``PodInfo`` objects every time) it
-    goes cold: it only remembers the pods and the cycle takes the full path, so it costs next
-    to nothing where it cannot help. A cold account (also the first snapshot) is rebuilt from
-    every holder on the next snapshot where at most ``WARM_RATIO`` of the pods changed.
+    Cold and warm: a warm account is updated incrementally, also through bursts of changes
+    (remove + add costs about twice the full path's work per changed pod). When no pod at all
+    is the same object as in the last snapshot and more than ``COLD_MIN`` changed (a snapshot
+    builder that makes new ``PodInfo`` objects every time) it goes cold: it only remembers the
+    pods and the cycle takes the full path, so it costs next to nothing where it cannot help. A
+    cold account (also at the first snapshot) is rebuilt from every holder on the next snapshot
+    that shares a ``PodInfo`` with the last one (a rebuild costs about the full path).
     ``incremental``/``rebuilt``/``full`` count the cycles served each way."""
 
-    COLD_RATIO = 0.9
     COLD_MIN = 64
-    WARM_RATIO = 0.5
 
     def __init__(self) -> None:
         self.incremental = 0
@@ -201,11 +199,11 @@ class RunningAccount:
         # the pods that are not the same object as in the last snapshot (C-level loop)
         changed = list(compress(pods.values(), map(is_not, pods.values(), map(old.get, pods))))
         gone = old.keys() - pods.keys()
-        n = len(changed) + len(gone)
-        if self._warm and n > self.COLD_RATIO * len(pods) and n > self.COLD_MIN:
+        kept = len(pods) - len(changed)  # pods that are the same object as last time
+        if self._warm and not kept and len(changed) + len(gone) > self.COLD_MIN:
             self._warm = False
             self._reset()
-        if not self._warm and ((not old and pods) or n > self.WARM_RATIO * len(pods)):
+        if not self._warm and not kept:
             self._pods = dict(pods)
             return False
         if not self._warm:
