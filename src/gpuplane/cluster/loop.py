@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 
 from ..api.core import PENDING
 from ..scheduler.config import SchedulerConfig
+from ..scheduler.account import RunningAccount
 from ..scheduler.cycle import ScheduleResult, run_rounds
 from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot, build_snapshot
 from .client import ClusterClient
@@ -66,6 +67,8 @@ class SchedulerLoop:
         # objects come back from the store with uid + resourceVersion: unchanged ones are reused
         self.state = SnapshotState(scheduler_name) if snapshot_builder is None else None
         self.cache = self.state.cache if self.state is not None else None
+        # running pods' node and queue usage, updated per cycle for the pods that changed
+        self.account = RunningAccount()
 
     def list_objects(self) -> list[dict[str, Any]]:
         """Every object of the kinds the scheduler uses: the stored dicts themselves (read-only;
@@ -89,7 +92,7 @@ class SchedulerLoop:
         t0 = time.perf_counter()
         snap = self.snapshot(self.list_objects())
         t1 = time.perf_counter()
-        result = run_rounds(snap, 1, self.config, now)
+        result = run_rounds(snap, 1, self.config, now, account=self.account)
         t2 = time.perf_counter()
         out = CycleOutcome(result=result, snapshot_s=t1 - t0, schedule_s=t2 - t1)
         self.write_back(result, out)

@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from fractions import Fraction
 from bisect import bisect_left, insort
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import msgspec
 
@@ -74,6 +74,9 @@ from .queues import RESOURCES, UNLIMITED
 from .snapshot import (GroupInfo, Key, NodeInfo, PodInfo, RequestEstimator, Snapshot, allocation_gpu_units,
                        claim_gpu_units, requested_gpu_units)
 from .topology import GangDemand, NodeGroup, TopoNode, Topology, TopologyConstraint, order_nodes_for_gang
+
+if TYPE_CHECKING:
+    from .account import RunningAccount
 
 __all__ = ["parse_time", "Placement", "PendingReason", "ScheduleResult", "run_rounds", "format_amount"]
 
@@ -374,17 +377,34 @@ def _bytes(value: Fraction) -> str:
     return f"{v:g} bytes"
 
 
+def _gpu_hold(pod: PodInfo, info: NodeInfo) -> tuple[Fraction | int, int, list[int]]:
+    """``(share per GPU, GPU count, annotated GPU indices)`` of a holder pod on ``info``: what
+    ``_Cluster._hold_gpus`` and the :class:`~gpuplane.scheduler.account.RunningAccount` both use."""
+    demand = pod.gpu
+    share = 1 if demand.whole else per_device_share(demand, info.gpu_memory_mib)
+    share = 0 if share is None else _num(share)
+    count = demand.whole or demand.num_devices
+    named = [i for i in (gpu_index(g, info.gpus) for g in pod.held_gpus) if i is not None]
+    return share, count, named
+
+
 class _Cluster:
     """The mutable state of a run: free resources, GPU use, DRA allocations, queue usage."""
 
-    def __init__(self, snap: Snapshot, config: SchedulerConfig, now: Optional[str] = None) -> None:
+    def __init__(self, snap: Snapshot, config: SchedulerConfig, now: Optional[str] = None,
+                 account: Optional[RunningAccount] = None) -> None:
+        """``account``: running-pod accounting kept between cycles by the caller (see
+        :class:`~gpuplane.scheduler.account.RunningAccount`); the node states and queue usage
+        start from it instead of from every holder pod. ``None``: :meth:`_account_running`."""
         self.snap = snap
         self.config = config
         self.strategies = {"gpu": config.gpu_strategy, "cpu": config.cpu_strategy}
         self.frag = FragScorer.from_snapshot(snap) if config.gpu_strategy == "fgd" else None
         self.features = Features()
         self.free_index = _FreeIndex()
-        states = [
+        # the account (if any) syncs from the snapshot alone; its node states already hold the holders
+        synced = account is not None and account.sync(snap)
+        states = account.node_states() if synced else [  # type: ignore[union-attr]
             # ints while whole (see _num): the hot paths add and compare these per pod
             _NodeState(_num(n.cpu_milli), _num(n.memory), n.max_pods, dict(n.other), [0] * n.gpus, n.gpus,
                        n.name, None)  # indexed after _account_running (one insert per node)
@@ -448,12 +468,21 @@ class _Cluster:
         self.pipelined_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
         self.evictions: list[dict[str, Any]] = []
         self.jobs: dict[str, list[GroupInfo]] = {}
-        self._account_running()
-        for ns in states:  # every state, as when each registered itself (a duplicate name's too)
-            self.free_index.add(ns.gpu_free, ns.name)
-            if self.nodes[ns.name] is ns:
-                ns.index = self.free_index
-                self.free_index.refresh(ns.name, ns.gpu_used)
+        if synced:
+            account.fill(self)  # type: ignore[union-attr]
+        else:  # no account, or it is not exact here
+            self._account_running()
+        index = account.free_index(states) if synced else None  # type: ignore[union-attr]
+        if index is not None:  # the account's copy (its node names are unique)
+            self.free_index = index
+            for ns in states:
+                ns.index = index
+        else:
+            for ns in states:  # every state, as when each registered itself (a duplicate name's too)
+                self.free_index.add(ns.gpu_free, ns.name)
+                if self.nodes[ns.name] is ns:
+                    ns.index = self.free_index
+                    self.free_index.refresh(ns.name, ns.gpu_used)
 
     # --- accounting ----------------------------------------------------------------------
 
@@ -542,7 +571,10 @@ class _Cluster:
         return self.snap.groups[pod.group]
 
     def _account_running(self) -> None:
-        """Resources held by Running and Releasing pods (annotated pods first, then in name order)."""
+        """Resources held by Running and Releasing pods (annotated pods first, then in name order).
+
+        The oracle of :class:`~gpuplane.scheduler.account.RunningAccount` (the same state kept
+        between cycles; tests/test_running_account.py): a change here needs the same there."""
         holders = [p for p in self.snap.pods.values() if p.holds_resources and p.node_name in self.nodes]
         holders.sort(key=lambda p: (0 if p.held_gpus else 1, p.key))
         for pod in holders:
@@ -573,10 +605,7 @@ class _Cluster:
         demand = pod.gpu
         if demand.is_empty or not ns.gpu_used:
             return
-        share = 1 if demand.whole else per_device_share(demand, info.gpu_memory_mib)
-        share = 0 if share is None else _num(share)
-        count = demand.whole or demand.num_devices
-        named = [i for i in (gpu_index(g, info.gpus) for g in pod.held_gpus) if i is not None]
+        share, count, named = _gpu_hold(pod, info)
         if not named:
             order = sorted(range(len(ns.gpu_used)), key=lambda i: (ns.gpu_used[i] + share > 1, i))
             named = order[:count]
@@ -1661,10 +1690,14 @@ class _Cluster:
 
 
 def run_rounds(snapshot: Snapshot, rounds: int = 1, config: Optional[SchedulerConfig] = None,
-               now: Optional[str] = None) -> ScheduleResult:
-    """Run ``rounds`` scheduling cycles; see the module docstring."""
+               now: Optional[str] = None, account: Optional[RunningAccount] = None) -> ScheduleResult:
+    """Run ``rounds`` scheduling cycles; see the module docstring.
+
+    ``account``: a :class:`~gpuplane.scheduler.account.RunningAccount` the caller keeps between
+    cycles (the running pods' node and queue usage, updated for the pods that changed since the
+    last snapshot); same result as without it."""
     config = config or SchedulerConfig()
-    cluster = _Cluster(snapshot, config, now)
+    cluster = _Cluster(snapshot, config, now, account)
     for r in range(max(0, rounds)):
         cluster.round = r + 1
         cluster.begin_round()
