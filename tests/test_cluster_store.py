@@ -180,14 +180,15 @@ def test_resource_versions_only_grow(ops):
 # --- copies, list order and watch: the default (copying) store against the no-copy opt-in -----
 
 KINDS = ("Pod", "PodGroup", "Node")
+NAMESPACES = ("default", "a", "a-b", "ab")  # "a-b" sorts between "a" and "a" + anything
 _op = st.one_of(
-    st.tuples(st.just("create"), st.sampled_from(KINDS), st.sampled_from(["default", "a", "b"]), st.sampled_from("abcd"),
+    st.tuples(st.just("create"), st.sampled_from(KINDS), st.sampled_from(NAMESPACES), st.sampled_from("abcd"),
               st.sampled_from([None, "x", "y"]), st.sampled_from([None, "a", "b", "c", "d"])),
-    st.tuples(st.just("status"), st.sampled_from(KINDS), st.sampled_from(["default", "a", "b"]), st.sampled_from("abcd"),
+    st.tuples(st.just("status"), st.sampled_from(KINDS), st.sampled_from(NAMESPACES), st.sampled_from("abcd"),
               st.sampled_from([None, {"phase": "Running"}, {"phase": "Pending"}, {}]), st.booleans()),
-    st.tuples(st.just("bind"), st.just("Pod"), st.sampled_from(["default", "a", "b"]), st.sampled_from("abcd"),
+    st.tuples(st.just("bind"), st.just("Pod"), st.sampled_from(NAMESPACES), st.sampled_from("abcd"),
               st.sampled_from(["n0", "n1"]), st.booleans()),
-    st.tuples(st.just("delete"), st.sampled_from(KINDS), st.sampled_from(["default", "a", "b"]), st.sampled_from("abcd"),
+    st.tuples(st.just("delete"), st.sampled_from(KINDS), st.sampled_from(NAMESPACES), st.sampled_from("abcd"),
               st.none(), st.booleans()),
 )
 
@@ -229,7 +230,10 @@ def _spoil(obj: dict) -> None:
     """What a careless caller does to an object it got back."""
     obj.setdefault("metadata", {})["labels"] = {"spoiled": "yes"}
     obj["spec"] = {"spoiled": True}
-    obj.setdefault("status", {})["phase"] = "Spoiled"
+    if isinstance(obj.get("status"), dict):
+        obj["status"]["phase"] = "Spoiled"
+    else:
+        obj["status"] = {"phase": "Spoiled"}
 
 
 @settings(max_examples=150, deadline=None)
@@ -254,7 +258,7 @@ def test_no_copy_opt_in_is_the_same_store_and_copies_protect_it(ops, data):
             assert got == trusting.list(kind, copy=False)[0]
             # list order is the API server's (namespace, name), whatever the order of writes
             assert got == [obj for _, obj in sorted(copying._objects.get(kind, {}).items())]
-            for ns in ("default", "a", "b", "c"):
+            for ns in NAMESPACES + ("c", "a\0"):
                 assert copying.list(kind, namespace=ns)[0] == [o for o in got if o["metadata"].get("namespace") == ns]
             assert copying.list(kind, label_selector={"team": "x"})[0] == \
                 [o for o in got if (o["metadata"].get("labels") or {}).get("team") == "x"]
