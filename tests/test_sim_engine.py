@@ -183,3 +183,19 @@ def test_fragmentation_is_fgd_over_the_workload_shapes_at_each_frame():
     assert measured[0] == (0.0, 3.75)
     idle = [sum(1 - u for row in f.used for u in row) for f in log.occupancy]
     assert all(v <= i + 1e-9 for (_, v), i in zip(measured, idle))
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    jobs = [SimJob(name="j0", queue="a", submit_s=0.0, duration_s=60.0, gpus_per_pod=1)]
+    before = gc.get_threshold()
+    run_jobs(NODES, QUEUES, jobs)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    gc.freeze()  # a caller's frozen heap stays frozen
+    try:
+        frozen = gc.get_freeze_count()
+        run_jobs(NODES, QUEUES, jobs)
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
