@@ -30,11 +30,12 @@ scheduler loop), without copying thousands of pods per cycle.
 Copies: by default every object handed in is copied before it is stored and every object handed
 out (``get``, ``list``, ``watch``, and what the writes return) is a copy, so no caller can change
 the store through a reference. Trusted in-process callers (the simulator's engine, the scheduler
-loop) may pass ``copy=False``: reads then return the stored dicts, which the caller must not
-change; ``create``/``update_status`` then take the object (resp. its ``.status``) handed in as
-the store's own, so the caller must not change or reuse it afterwards (its ``metadata`` is
-filled in place), and return the stored object. Why: a simulated job costs a handful of store
-writes, and deep copies were most of their cost.
+loop) may pass ``copy=False`` (``get``, ``list``, ``watch``, ``create``, ``update_status``,
+``bind``, ``delete``): what comes back is then the stored dict, which the caller must not change;
+``create``/``update_status`` also take the object (resp. its ``.status``) handed in as the
+store's own, so the caller must not change or reuse it afterwards (``create`` fills its
+``metadata`` in place). Why: a simulated job costs a handful of store writes, and deep copies
+were most of their cost.
 """
 from __future__ import annotations
 
