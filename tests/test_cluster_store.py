@@ -323,3 +323,24 @@ def test_format_time_is_right_for_each_instant():
     for t in (0.0, 0.9, 86_400.5, 86_400.0, 0.2, 1_767_225_600.0, 1_767_225_600.7, 59.0):
         want = datetime.fromtimestamp(int(t), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert format_time(t) == want
+
+
+def test_every_default_call_copies_in_and_out(store):
+    """What a caller hands in or gets back by default is never the store's own."""
+    obj = pod("a")
+    created = store.create(obj)
+    write = {"kind": "Pod", "metadata": {"name": "a"}, "status": {"phase": "Running", "conditions": [{"type": "Ready"}]}}
+    written = store.update_status(write)
+    bound = store.bind("a", "default", "n0", {"gpus": "gpu-0"})
+    got, listed = store.get("Pod", "a"), store.list("Pod")[0][0]
+    events = list(store.watch(0))
+    want = store.get("Pod", "a")
+    for mine in (obj, created, write, written, bound, got, listed, *(e.object for e in events)):
+        _spoil(mine)
+        if isinstance(mine.get("status"), dict):
+            mine["status"].setdefault("conditions", [{}])[0]["type"] = "Spoiled"
+    assert store.get("Pod", "a") == want and store.get("Pod", "a")["status"]["conditions"] == [{"type": "Ready"}]
+    assert [e.object["metadata"].get("labels") for e in store.watch(0)] == [None, None, None]
+    gone = store.delete("Pod", "a")
+    _spoil(gone)
+    assert list(store.watch(0))[-1].object == want

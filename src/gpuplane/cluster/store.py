@@ -144,7 +144,8 @@ class ObjectStore:
         self._order: dict[str, list[Key]] = {}
         self._ordered: dict[str, list[dict[str, Any]]] = {}
         self._dependents: dict[str, set[tuple[str, Key]]] = {}  # owner uid -> dependents
-        self._events: deque[WatchEvent] = deque(maxlen=history)
+        # (resourceVersion, type, object): plain tuples, a WatchEvent is made when one is watched
+        self._events: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=history)
         self._generated = 0
 
     # --- reads ----------------------------------------------------------------------------
@@ -193,16 +194,16 @@ class ObjectStore:
         for what changed, not for the whole history."""
         since_rv = int(since)
         events = self._events
-        if events and since_rv < events[0].resource_version - 1:
-            raise Expired("", "", "watch", f"resourceVersion {since_rv} is too old (oldest kept: {events[0].resource_version})")
-        new: list[WatchEvent] = []
+        if events and since_rv < events[0][0] - 1:
+            raise Expired("", "", "watch", f"resourceVersion {since_rv} is too old (oldest kept: {events[0][0]})")
+        new: list[tuple[int, str, dict[str, Any]]] = []
         for ev in reversed(events):
-            if ev.resource_version <= since_rv:
+            if ev[0] <= since_rv:
                 break
             new.append(ev)
-        for ev in reversed(new):
-            if kinds is None or ev.object.get("kind") in kinds:
-                yield WatchEvent(ev.type, deep_copy(ev.object), ev.resource_version) if copy else ev
+        for rv, type_, obj in reversed(new):
+            if kinds is None or obj.get("kind") in kinds:
+                yield WatchEvent(type_, deep_copy(obj) if copy else obj, rv)
 
     # --- writes ---------------------------------------------------------------------------
     def create(self, obj: dict[str, Any], copy: bool = True) -> dict[str, Any]:
@@ -235,7 +236,7 @@ class ObjectStore:
         for ref in meta.get("ownerReferences") or []:
             if isinstance(ref, dict) and ref.get("uid"):
                 self._dependents.setdefault(ref["uid"], set()).add((kind, (ns, name)))
-        self._events.append(WatchEvent("ADDED", new, self._rv))
+        self._events.append((self._rv, "ADDED", new))
         return deep_copy(new) if copy else new
 
     def update(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +307,7 @@ class ObjectStore:
         del keys[at]
         del self._ordered[kind][at]
         self._rv += 1
-        self._events.append(WatchEvent("DELETED", old, self._rv))
+        self._events.append((self._rv, "DELETED", old))
         uid = old["metadata"].get("uid")
         for ref in old["metadata"].get("ownerReferences") or []:
             if isinstance(ref, dict) and ref.get("uid") in self._dependents:
@@ -353,7 +354,7 @@ class ObjectStore:
         new["metadata"]["resourceVersion"] = str(self._rv)
         self._objects[kind][(ns, name)] = new
         self._ordered[kind][bisect_left(self._order[kind], (ns, name))] = new
-        self._events.append(WatchEvent("MODIFIED", new, self._rv))
+        self._events.append((self._rv, "MODIFIED", new))
         return deep_copy(new) if copy else new
 
     def _reindex_owners(self, kind: str, key: Key, old_meta: dict[str, Any], new_meta: dict[str, Any]) -> None:
