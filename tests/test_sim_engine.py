@@ -183,3 +183,71 @@ def test_fragmentation_is_fgd_over_the_workload_shapes_at_each_frame():
     assert measured[0] == (0.0, 3.75)
     idle = [sum(1 - u for row in f.used for u in row) for f in log.occupancy]
     assert all(v <= i + 1e-9 for (_, v), i in zip(measured, idle))
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    jobs = [SimJob(name="j0", queue="a", submit_s=0.0, duration_s=60.0, gpus_per_pod=1)]
+    before = gc.get_threshold()
+    run_jobs(NODES, QUEUES, jobs)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    gc.freeze()  # a caller's frozen heap stays frozen
+    try:
+        frozen = gc.get_freeze_count()
+        run_jobs(NODES, QUEUES, jobs)
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
+
+
+class _CopyingStore:
+    """Every call of the engine's store with ``copy=False`` made with ``copy=True`` instead."""
+
+    @staticmethod
+    def make():
+        from gpuplane.cluster.store import ObjectStore
+
+        class CopyingStore(ObjectStore):
+            def get(self, *a, copy=True, **k):
+                return super().get(*a, **k)
+
+            def list(self, *a, copy=True, **k):
+                return super().list(*a, **k)
+
+            def create(self, obj, copy=True):
+                return super().create(obj)
+
+            def update_status(self, obj, copy=True):
+                return super().update_status(obj)
+
+            def bind(self, *a, copy=True, **k):
+                return super().bind(*a, **k)
+
+            def delete(self, *a, copy=True, **k):
+                return super().delete(*a, **k)
+
+        return CopyingStore
+
+
+@settings(max_examples=8, deadline=None)
+@given(job_lists)
+def test_the_engine_without_store_copies_runs_the_same_simulation(jobs):
+    """The engine hands the store what it builds and reads stored dicts (``copy=False``): the
+    run, and every object the store ever held (its watch history), are those of a store that
+    copies everything."""
+    import gpuplane.sim.engine as engine_module
+
+    trusting = _engine(jobs)
+    log = trusting.run()
+    real = engine_module.ObjectStore
+    engine_module.ObjectStore = _CopyingStore.make()
+    try:
+        copying = _engine(jobs)
+    finally:
+        engine_module.ObjectStore = real
+    assert type(copying.store).__name__ == "CopyingStore"
+    want = copying.run()
+    assert log.jobs == want.jobs and log.samples == want.samples and log.occupancy == want.occupancy
+    assert [dataclasses.replace(c, wall_s=0) for c in log.cycles] == [dataclasses.replace(c, wall_s=0) for c in want.cycles]
+    assert list(trusting.store.watch(0)) == list(copying.store.watch(0))

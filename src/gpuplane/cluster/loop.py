@@ -101,15 +101,20 @@ class SchedulerLoop:
 
     # --- write back -----------------------------------------------------------------------
     def write_back(self, result: ScheduleResult, out: CycleOutcome) -> None:
+        from .store import ObjectStore
+
         snap = result.snapshot
         self._write_claims(result, out)
+        # the embedded store need not copy the bound pod it returns: the loop discards it
+        no_copy = {"copy": False} if isinstance(self.client, ObjectStore) else {}
         for key, placement in result.placements.items():
             info = snap.pods[key]
             if info.state != PENDING:
                 continue  # kept its placement from before
             names = placement.gpu_names
             try:
-                self.client.bind(key[1], key[0], placement.node, {GPUS_ANNOTATION: ",".join(names)} if names else None)
+                self.client.bind(key[1], key[0], placement.node, {GPUS_ANNOTATION: ",".join(names)} if names else None,
+                                 **no_copy)
             except StoreError:
                 out.conflicts += 1
                 continue
