@@ -538,14 +538,28 @@ def _seconds(v: float) -> str:
     return "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (sec, "s")) if n) or "0s"
 
 
+def _groups_by_queue(c: "_Cluster") -> dict[str, list[GroupInfo]]:
+    """The groups of each queue, in snapshot order (once per run: the snapshot does not change)."""
+    by_queue = c.__dict__.get("_groups_by_queue")
+    if by_queue is None:
+        by_queue = {}
+        for g in c.snap.groups.values():
+            by_queue.setdefault(g.queue, []).append(g)
+        c.__dict__["_groups_by_queue"] = by_queue
+    return by_queue
+
+
 def preempt(c: "_Cluster") -> None:
-    by_queue: dict[str, list[GroupInfo]] = {}  # the groups of each queue, in snapshot order
+    jobs = _pending_jobs(c)
+    if not jobs:
+        return
+    by_queue = _groups_by_queue(c)  # the groups of each queue, in snapshot order
     lowest: dict[str, int] = {}  # per queue, the lowest priority of a job holding something
-    for g in c.snap.groups.values():
-        by_queue.setdefault(g.queue, []).append(g)
-        if g.preemptible and (g.queue not in lowest or g.priority < lowest[g.queue]) and _active(c, g):
-            lowest[g.queue] = g.priority
-    for job in _pending_jobs(c):
+    for q in {job.queue for job in jobs}:  # (only the pending jobs' queues are looked up below)
+        for g in by_queue.get(q, ()):
+            if g.preemptible and (g.queue not in lowest or g.priority < lowest[g.queue]) and _active(c, g):
+                lowest[g.queue] = g.priority
+    for job in jobs:
         if job.queue not in lowest or job.priority <= lowest[job.queue]:
             continue  # no victim: nothing preemptible of a lower priority runs in its queue
         if not c.pending_pods(job) or not _delay_elapsed(c, job):
@@ -622,8 +636,11 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
     return check
 
 
-def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
-    """The reclaim search for one pending job (see the module docstring)."""
+def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
+                 known: Optional[dict[Any, Any]] = None) -> Plan:
+    """The reclaim search for one pending job (see the module docstring). ``known``: a memo of
+    what each victim job offers (:func:`_victim_ok`, its charge, its min-runtime left), valid
+    while nothing is committed (the caller drops it then; a search undoes what it tries)."""
     plan = Plan("reclaim")
     pending, need = _needed(c, job)
     request = _charge_sum([c.charge_for(p) for p in pending[:need]])
@@ -659,17 +676,37 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
 
     zero = {r: Fraction(0) for r in RESOURCES}
     open_q: dict[str, bool] = {}  # leveled victim queue -> could any victim of it be accepted
-    for g in c.snap.groups.values():
-        if g.queue == job.queue or g.queue not in c.snap.tree:
-            continue
-        if not explain:
-            vq = _leveled(c, job.queue, g.queue)[1]
+
+    def victim_groups() -> Any:
+        """Every group (explain: all of them are explained), else the groups of the queues whose
+        leveled queue could accept a victim at all, queue by queue: the candidates are sorted
+        below by a key that orders groups of different queues, and each queue's groups come in
+        snapshot order, as before."""
+        if explain:
+            yield from c.snap.groups.values()
+            return
+        for q, gs in _groups_by_queue(c).items():
+            if q == job.queue or q not in c.snap.tree:
+                continue
+            vq = _leveled(c, job.queue, q)[1]
             ok = open_q.get(vq)
             if ok is None:
                 ok = open_q[vq] = hopeful(vq, zero)  # victims only lower what it keeps
-            if not ok:
-                continue
-        pods = _victim_ok(c, g)
+            if ok:
+                yield from gs
+
+    memo = known if known is not None and not explain else None
+    for g in victim_groups():
+        if g.queue == job.queue or g.queue not in c.snap.tree:
+            continue
+        hit = memo.get(id(g)) if memo is not None else None
+        if hit is None:
+            pods = _victim_ok(c, g)
+            ch = _charge_sum([c.held_charge(p) for p in pods]) if pods is not None else None
+            if memo is not None:
+                memo[id(g)] = (pods, ch)
+        else:
+            pods, ch = hit
         if pods is None:
             if explain:
                 why = _why_not_victim(c, g)
@@ -677,12 +714,16 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
                     plan.block(why, g)
             continue
         _, vl = _leveled(c, job.queue, g.queue)
-        ch = _charge_sum([c.held_charge(p) for p in pods])
         if not any(ch[r] > 0 for r in rs):
             continue
         if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
             continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
-        left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
+        if memo is not None:
+            left = memo.get((id(g), vl))
+            if left is None:
+                left = memo[(id(g), vl)] = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
+        else:
+            left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
         if explain and left > 0:
             plan.block(f"within reclaimMinRuntime ({_seconds(left)} left)", g)
         cands += _victim_units(c, g, pods, left <= 0)
@@ -720,6 +761,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
 
 def reclaim(c: "_Cluster") -> None:
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
+    known: dict[Any, Any] = {}  # plan_reclaim's victim memo, until the next commit
     for job in _pending_jobs(c):
         pending, need = _needed(c, job)
         if not pending or not _delay_elapsed(c, job):
@@ -727,10 +769,11 @@ def reclaim(c: "_Cluster") -> None:
         shape = _shape_of(c, job)
         if shape is not None and shape in failed:
             continue
-        plan = plan_reclaim(c, job)
+        plan = plan_reclaim(c, job, known=known)
         if plan.victims is not None and plan.fit is not None:
             _commit(c, "reclaim", job, plan.victims, plan.fit)
             failed.clear()
+            known.clear()
         elif shape is not None:
             failed.add(shape)
 
@@ -738,10 +781,23 @@ def reclaim(c: "_Cluster") -> None:
 # --- stale gangs ---------------------------------------------------------------------------------
 
 
+def _maybe_short(c: "_Cluster") -> set[Any]:
+    """``snap.groups`` keys of the groups that may have a pod that is not active: one holding
+    nothing in the snapshot, or one evicted or recreated in this run. Every pod of any other
+    group is active."""
+    unheld = c._static_pods()[2]
+    if not c.evicted and not c.released:
+        return unheld
+    return unheld | {c._group_key(k) for k in c.evicted} | {c._group_key(k) for k in c.released}
+
+
 def stale_gang_eviction(c: "_Cluster") -> None:
-    for g in c.snap.groups.values():
-        if g.kind != "PodGroup" or g.min_member <= 1 and g.raw is None:
-            continue
+    maybe = _maybe_short(c)
+    for gk, g in c.snap.groups.items():
+        if g.kind != "PodGroup" or g.min_member <= 1:
+            continue  # (minMember <= 1: a group with an active pod is never short)
+        if gk not in maybe and len(g.pods) >= g.min_member:
+            continue  # every pod active, at least minMember of them: not short
         pods = _pods(c, g)
         active = [p for p in pods if c.is_active(p)]
         if not active or len(active) >= g.min_member:
