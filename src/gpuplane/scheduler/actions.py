@@ -75,6 +75,7 @@ job, without committing; with ``explain=True`` they also say why nothing would b
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
@@ -150,10 +151,23 @@ def _job_setting(c: "_Cluster", group: GroupInfo, field: str, annotation: str) -
 
 
 def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:
-    out = {r: Fraction(0) for r in RESOURCES}
-    for ch in charges:
-        for r in RESOURCES:
-            out[r] += ch[r]
+    """The sum of the charges, exactly; a whole amount as an int (the searches subtract and
+    compare these a lot, and int arithmetic is much cheaper than Fraction's)."""
+    out: dict[str, Fraction] = {}
+    for r in RESOURCES:
+        by_den: dict[int, int] = {}  # numerators added per denominator (charges share a few)
+        try:
+            for ch in charges:
+                v = ch[r]
+                d = v.denominator
+                by_den[d] = by_den.get(d, 0) + v.numerator
+        except AttributeError:  # a float among them: plain addition
+            out[r] = sum((ch[r] for ch in charges), Fraction(0))
+            continue
+        total: Fraction = Fraction(0)
+        for d, n in by_den.items():
+            total += Fraction(n, d)
+        out[r] = total.numerator if total.denominator == 1 else total  # type: ignore[assignment]
     return out
 
 
@@ -438,6 +452,7 @@ def _victim_order(g: GroupInfo) -> tuple:
     return (g.priority, _neg_text(g.creation), _neg_text("/".join(g.key)))
 
 
+@lru_cache(maxsize=1 << 16)
 def _neg_text(s: str) -> tuple:
     return tuple(-ord(ch) for ch in s) + (1,)
 
@@ -573,6 +588,18 @@ def preempt(c: "_Cluster") -> None:
 
 
 def _leveled(c: "_Cluster", a: str, b: str) -> tuple[str, str]:
+    """The ancestors-or-selves of ``a`` and ``b`` just below their lowest common ancestor
+    (memoised per run: the queue tree does not change)."""
+    memo = c.__dict__.get("_leveled_memo")
+    if memo is None:
+        memo = c.__dict__["_leveled_memo"] = {}
+    hit = memo.get((a, b))
+    if hit is None:
+        hit = memo[(a, b)] = _leveled_of(c, a, b)
+    return hit
+
+
+def _leveled_of(c: "_Cluster", a: str, b: str) -> tuple[str, str]:
     tree = c.snap.tree
     pa = [a] + tree.ancestors(a)
     pb = [b] + tree.ancestors(b)
@@ -600,19 +627,26 @@ def can_reclaim(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction]) -> 
     return all(float(a[r] + request[r]) <= fair.get(r, 0.0) + EPS for r in RESOURCES)
 
 
-def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction], rs: list[str]):
+def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction], rs: list[str],
+                        charges: Optional[dict[int, dict[str, Fraction]]] = None):
     """A victim may be added if its queue (at the leveled level) still meets one strategy, and the
-    post-check holds, with all victims chosen so far removed."""
+    post-check holds, with all victims chosen so far removed. ``charges``: a victim's pods list
+    (by ``id``) -> what they hold, where already known."""
     removed: dict[str, dict[str, Fraction]] = {}
+    # queue allocations as the actions see them: the searches between two checks undo what they
+    # try exactly, so they stay what they were when the check started
+    eff: dict[str, dict[str, Fraction]] = {}
 
     def check(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
         g, pods = cand
         rl, vl = _leveled(c, job.queue, g.queue)
-        ch = _charge_sum([c.held_charge(p) for p in pods])
-        prev = removed.get(vl, {r: Fraction(0) for r in RESOURCES})
-        ra = c.eff_alloc(rl)
-        va = c.eff_alloc(vl)
-        rem = {r: float(va[r] - prev[r] - ch[r]) for r in RESOURCES}
+        ch = charges.get(id(pods)) if charges is not None else None
+        if ch is None:
+            ch = _charge_sum([c.held_charge(p) for p in pods])
+        prev = removed.get(vl) or zero
+        ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
+        va = eff.get(vl) or eff.setdefault(vl, c.eff_alloc(vl))
+        rem = {r: float(va[r] - prev[r] - ch[r]) for r in rs}  # (only the reclaimed resources are read)
         vfair = c.fair.get(vl, {})
         rfair = c.fair.get(rl, {})
         maintain = all(rem[r] >= vfair.get(r, 0.0) - EPS for r in rs)
@@ -631,8 +665,9 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
                 continue
             if not ratio_r < _ratio(rem[r], vfair.get(r, 0.0)):
                 return False
-        removed[vl] = {r: prev[r] + ch[r] for r in RESOURCES}
+        removed[vl] = {r: prev[r] + ch[r] for r in rs}
         return True
+    zero = {r: 0 for r in rs}
     return check
 
 
@@ -658,18 +693,20 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         return plan
     cands = []
     fits_cache: dict[str, bool] = {}
+    eff: dict[str, dict[str, Fraction]] = {}  # eff_alloc per queue (nothing changes before the search)
+    unit_ch: dict[int, dict[str, Fraction]] = {}  # a victim's pods list (by id) -> what they hold
 
     def hopeful(vl: str, ch: dict[str, Fraction]) -> bool:
         """Whether accept() could take a victim of leveled queue ``vl`` holding ``ch``: victims
         chosen before it only lower what ``vl`` keeps, so if neither strategy holds with this
         victim alone, none does (a necessary condition, cheap: no search)."""
-        va, vfair = c.eff_alloc(vl), c.fair.get(vl, {})
+        va, vfair = eff.get(vl) or eff.setdefault(vl, c.eff_alloc(vl)), c.fair.get(vl, {})
         if all(float(va[r] - ch[r]) >= vfair.get(r, 0.0) - EPS for r in rs):
             return True  # MaintainFairShare may hold
         rl = _leveled(c, job.queue, vl)[0]
         fits = fits_cache.get(rl)
         if fits is None:
-            ra = c.eff_alloc(rl)
+            ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
             fits = fits_cache[rl] = all(q is not None and float(ra[r] + request[r]) <= q + EPS
                                         for q, r in ((_quota(c, rl, r), r) for r in rs))
         return fits and any((q := _quota(c, vl, r)) is not None and float(va[r] - ch[r]) > q + EPS for r in rs)
@@ -716,6 +753,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         _, vl = _leveled(c, job.queue, g.queue)
         if not any(ch[r] > 0 for r in rs):
             continue
+        unit_ch[id(pods)] = ch  # (the unit of a job that is not elastic is this very list)
         if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
             continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
         if memo is not None:
@@ -732,12 +770,17 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
         return plan
 
+    overs: dict[str, float] = {}
+
     def over(q: str) -> float:
-        a = c.eff_alloc(q)
-        return max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
+        hit = overs.get(q)
+        if hit is None:
+            a = eff.get(q) or eff.setdefault(q, c.eff_alloc(q))
+            hit = overs[q] = max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
+        return hit
 
     cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
-    accept = _reclaim_acceptable(c, job, request, rs)
+    accept = _reclaim_acceptable(c, job, request, rs, unit_ch)
     taken = [0]
     if explain:
         inner = accept

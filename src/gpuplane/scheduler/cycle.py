@@ -1354,12 +1354,24 @@ class _Cluster:
         known = self._round_pending  # collect_jobs' pending lists while nothing has changed since
         for q, groups in jobs.items():
             row = parts[q]
+            gpu, cpu, mem = row["gpu"], row["cpu"], row["memory"]
+            mem_bytes: list[Fraction] = []
             for g in groups:
                 pending = known.get(id(g)) if known is not None else None
                 for p in (pending if pending is not None else self.pending_pods(g)):
+                    d = p.gpu
+                    if not p.claims and (d.whole or not d.is_shared) and type(p.memory) is Fraction:
+                        # what charge_for says for such a pod, with memory summed in bytes (one
+                        # Fraction division per queue instead of one per pod; the same sum)
+                        gpu.append(d.whole)
+                        cpu.append(p.cpu_milli)
+                        mem_bytes.append(p.memory)
+                        continue
                     c = self.charge_for(p)
                     for r in RESOURCES:
                         row[r].append(c[r])
+            if mem_bytes:
+                mem.append(_exact_sum(mem_bytes) / MB)
         return {q: {r: _exact_sum(vs) for r, vs in row.items()} for q, row in parts.items()}
 
     def compute_fair(self, jobs: dict[str, list[GroupInfo]]) -> None:
@@ -1689,8 +1701,9 @@ class _Cluster:
             pod = self.snap.pods[key]
             self.release(pod)
         self.evicted = {}
-        self.releasing_q = {q: _zero() for q in self.snap.tree}
-        self.pipelined_q = {q: _zero() for q in self.snap.tree}
+        zero = _zero()  # (Fractions are immutable: one set of zeros for every row)
+        self.releasing_q = {q: dict(zero) for q in self.snap.tree}
+        self.pipelined_q = {q: dict(zero) for q in self.snap.tree}
         for key in [k for k in self.nominated if k in self.placements]:
             del self.nominated[key]
 
