@@ -164,9 +164,13 @@ def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:
         except AttributeError:  # a float among them: plain addition
             out[r] = sum((ch[r] for ch in charges), Fraction(0))
             continue
-        total: Fraction = Fraction(0)
-        for d, n in by_den.items():
-            total += Fraction(n, d)
+        if len(by_den) == 1:
+            (d, n), = by_den.items()
+            total: Fraction | int = n if d == 1 else Fraction(n, d)
+        else:
+            total = Fraction(0)
+            for d, n in by_den.items():
+                total += Fraction(n, d)
         out[r] = total.numerator if total.denominator == 1 else total  # type: ignore[assignment]
     return out
 
