@@ -573,8 +573,19 @@ def preempt(c: "_Cluster") -> None:
     if not jobs:
         return
     by_queue = _groups_by_queue(c)  # the groups of each queue, in snapshot order
+    floor = c.__dict__.get("_preemptible_floor")
+    if floor is None:  # per queue, the lowest priority of a preemptible job (once per run)
+        floor = {}
+        for q, gs in by_queue.items():
+            prios = [g.priority for g in gs if g.preemptible]
+            if prios:
+                floor[q] = min(prios)
+        c.__dict__["_preemptible_floor"] = floor
     lowest: dict[str, int] = {}  # per queue, the lowest priority of a job holding something
-    for q in {job.queue for job in jobs}:  # (only the pending jobs' queues are looked up below)
+    # only the queues with a pending job above that floor: for the others lowest (the same
+    # minimum over fewer jobs: those holding something) is either missing or at least the
+    # floor, so each of their jobs is skipped below all the same
+    for q in {job.queue for job in jobs if job.queue in floor and job.priority > floor[job.queue]}:
         for g in by_queue.get(q, ()):
             if g.preemptible and (g.queue not in lowest or g.priority < lowest[g.queue]) and _active(c, g):
                 lowest[g.queue] = g.priority
