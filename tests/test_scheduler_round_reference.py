@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from gpuplane.api import kai
 from gpuplane.scheduler import actions, cycle
 from gpuplane.scheduler import manifests as m
-from gpuplane.scheduler.actions import _charge_sum
+from gpuplane.scheduler.actions import _charge_sum, _held_sum
 from gpuplane.scheduler.config import SchedulerConfig
 from gpuplane.scheduler.fairshare import _float_down, compute_fair_shares_exact
 from gpuplane.scheduler.output import result_objects
@@ -151,10 +151,20 @@ def _prepare(case: tuple[list[dict], list[dict], list[dict], int], draw_extra: A
     return build_snapshot(m.schedule_objects(base + groups + running + late + extra))
 
 
+def _check_held_sums(c: Any) -> None:
+    """What the actions sum for a victim's pods: the reference's sum of held_charge, exactly."""
+    for g in c.snap.groups.values():
+        pods = [c.snap.pods[k] for k in g.pods if c.holds(c.snap.pods[k])]
+        got, want = _held_sum(c, pods), ref._charge_sum([c.held_charge(p) for p in pods])
+        assert got == want, (g.key, got, want)
+
+
 def _same(snap: Any, config: SchedulerConfig) -> list[dict[str, Any]]:
     out = []
     for rounds in (1, 2, 3):
-        now = _digest(_run(snap, rounds, False, config))
+        result = _run(snap, rounds, False, config)
+        _check_held_sums(result.cluster)
+        now = _digest(result)
         was = _digest(_run(snap, rounds, True, config))
         for key in was:
             assert now[key] == was[key], (rounds, key)

@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
 from ..api.kai import parse_duration
-from .cycle import Placement, format_amount, parse_time
+from .cycle import MB, Placement, format_amount, parse_time
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, PodInfo
 
@@ -153,26 +153,50 @@ def _job_setting(c: "_Cluster", group: GroupInfo, field: str, annotation: str) -
 def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:
     """The sum of the charges, exactly; a whole amount as an int (the searches subtract and
     compare these a lot, and int arithmetic is much cheaper than Fraction's)."""
-    out: dict[str, Fraction] = {}
-    for r in RESOURCES:
-        by_den: dict[int, int] = {}  # numerators added per denominator (charges share a few)
-        try:
-            for ch in charges:
-                v = ch[r]
-                d = v.denominator
-                by_den[d] = by_den.get(d, 0) + v.numerator
-        except AttributeError:  # a float among them: plain addition
-            out[r] = sum((ch[r] for ch in charges), Fraction(0))
+    return {r: _exact_total([ch[r] for ch in charges]) for r in RESOURCES}
+
+
+def _exact_total(values: list[Fraction]) -> Fraction:
+    """``sum(values)`` exactly, adding numerators per denominator (values share a few); a whole
+    sum as an int."""
+    by_den: dict[int, int] = {}
+    try:
+        for v in values:
+            d = v.denominator
+            by_den[d] = by_den.get(d, 0) + v.numerator
+    except AttributeError:  # a float among them: plain addition
+        return sum(values, Fraction(0))
+    if len(by_den) == 1:
+        (d, n), = by_den.items()
+        total: Fraction | int = n if d == 1 else Fraction(n, d)
+    else:
+        total = Fraction(0)
+        for d, n in by_den.items():
+            total += Fraction(n, d)
+    return total.numerator if total.denominator == 1 else total  # type: ignore[return-value]
+
+
+def _held_sum(c: "_Cluster", pods: list[PodInfo]) -> dict[str, Fraction]:
+    """``_charge_sum([c.held_charge(p) for p in pods])``. A pod held since the snapshot with no
+    claims and no shared GPU counts its whole GPUs, its CPU and its memory / 10^6 (what
+    ``charge_for`` says, whatever the node): those are added up first, and their memory divided
+    once, instead of one charge dict and one Fraction division per pod."""
+    charges: list[dict[str, Fraction]] = []
+    gpu = 0
+    cpu: list[Fraction] = []
+    mem: list[Fraction] = []
+    placements = c.placements
+    for p in pods:
+        d = p.gpu
+        if p.key in placements or p.claims or (not d.whole and d.is_shared) or type(p.memory) is not Fraction:
+            charges.append(c.held_charge(p))
             continue
-        if len(by_den) == 1:
-            (d, n), = by_den.items()
-            total: Fraction | int = n if d == 1 else Fraction(n, d)
-        else:
-            total = Fraction(0)
-            for d, n in by_den.items():
-                total += Fraction(n, d)
-        out[r] = total.numerator if total.denominator == 1 else total  # type: ignore[assignment]
-    return out
+        gpu += d.whole
+        cpu.append(p.cpu_milli)
+        mem.append(p.memory)
+    if mem:
+        charges.append({"gpu": gpu, "cpu": _exact_total(cpu), "memory": Fraction(_exact_total(mem)) / MB})
+    return _charge_sum(charges)
 
 
 def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
@@ -657,7 +681,7 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
         rl, vl = _leveled(c, job.queue, g.queue)
         ch = charges.get(id(pods)) if charges is not None else None
         if ch is None:
-            ch = _charge_sum([c.held_charge(p) for p in pods])
+            ch = _held_sum(c, pods)
         prev = removed.get(vl) or zero
         ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
         va = eff.get(vl) or eff.setdefault(vl, c.eff_alloc(vl))
@@ -754,7 +778,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         hit = memo.get(id(g)) if memo is not None else None
         if hit is None:
             pods = _victim_ok(c, g)
-            ch = _charge_sum([c.held_charge(p) for p in pods]) if pods is not None else None
+            ch = _held_sum(c, pods) if pods is not None else None
             if memo is not None:
                 memo[id(g)] = (pods, ch)
         else:
