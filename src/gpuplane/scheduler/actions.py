@@ -194,14 +194,28 @@ def _held_sum(c: "_Cluster", pods: list[PodInfo]) -> dict[str, Fraction]:
         gpu += d.whole
         cpu.append(p.cpu_milli)
         mem.append(p.memory)
-    if mem:
-        charges.append({"gpu": gpu, "cpu": _exact_total(cpu), "memory": Fraction(_exact_total(mem)) / MB})
-    return _charge_sum(charges)
+    if not mem:
+        return _charge_sum(charges)
+    memory = Fraction(_exact_total(mem)) / MB
+    simple = {"gpu": gpu, "cpu": _exact_total(cpu),
+              "memory": memory.numerator if memory.denominator == 1 else memory}  # (as _charge_sum's)
+    return _charge_sum(charges + [simple]) if charges else simple
 
 
 def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
     """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; else
-    the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured)."""
+    the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured).
+    Memoised per run (queues and config do not change in a run)."""
+    memo = c.__dict__.get("_min_runtime_memo")
+    if memo is None:
+        memo = c.__dict__["_min_runtime_memo"] = {}
+    hit = memo.get((queue, field))
+    if hit is None:
+        hit = memo[(queue, field)] = _queue_min_runtime_of(c, queue, field)
+    return hit
+
+
+def _queue_min_runtime_of(c: "_Cluster", queue: str, field: str) -> float:
     for q in [queue] + c.snap.tree.ancestors(queue):
         raw = c.snap.queues_raw.get(q) or {}
         v = _duration((raw.get("spec") or {}).get(field))
