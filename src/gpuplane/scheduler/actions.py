@@ -681,10 +681,10 @@ def can_reclaim(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction]) -> 
 
 
 def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction], rs: list[str],
-                        charges: Optional[dict[int, dict[str, Fraction]]] = None):
+                        charges: Optional[dict[int, tuple[list[PodInfo], dict[str, Fraction]]]] = None):
     """A victim may be added if its queue (at the leveled level) still meets one strategy, and the
     post-check holds, with all victims chosen so far removed. ``charges``: a victim's pods list
-    (by ``id``) -> what they hold, where already known."""
+    (by ``id``) -> ``(that list, what its pods hold)``, where already known."""
     removed: dict[str, dict[str, Fraction]] = {}
     # queue allocations as the actions see them: the searches between two checks undo what they
     # try exactly, so they stay what they were when the check started
@@ -693,9 +693,8 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
     def check(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
         g, pods = cand
         rl, vl = _leveled(c, job.queue, g.queue)
-        ch = charges.get(id(pods)) if charges is not None else None
-        if ch is None:
-            ch = _held_sum(c, pods)
+        hit = charges.get(id(pods)) if charges is not None else None
+        ch = hit[1] if hit is not None and hit[0] is pods else _held_sum(c, pods)
         prev = removed.get(vl) or zero
         ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
         va = eff.get(vl) or eff.setdefault(vl, c.eff_alloc(vl))
@@ -747,7 +746,9 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
     cands = []
     fits_cache: dict[str, bool] = {}
     eff: dict[str, dict[str, Fraction]] = {}  # eff_alloc per queue (nothing changes before the search)
-    unit_ch: dict[int, dict[str, Fraction]] = {}  # a victim's pods list (by id) -> what they hold
+    # a victim's pods list (by id) -> (the list, what its pods hold); the list is kept so that its id
+    # is not reused by another list while this search runs
+    unit_ch: dict[int, tuple[list[PodInfo], dict[str, Fraction]]] = {}
 
     def hopeful(vl: str, ch: dict[str, Fraction]) -> bool:
         """Whether accept() could take a victim of leveled queue ``vl`` holding ``ch``: victims
@@ -806,7 +807,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         _, vl = _leveled(c, job.queue, g.queue)
         if not any(ch[r] > 0 for r in rs):
             continue
-        unit_ch[id(pods)] = ch  # (the unit of a job that is not elastic is this very list)
+        unit_ch[id(pods)] = (pods, ch)  # (the unit of a job that is not elastic is this very list)
         if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
             continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
         if memo is not None:

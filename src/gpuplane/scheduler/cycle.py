@@ -465,6 +465,7 @@ class _Cluster:
 
     _estimator: Optional[RequestEstimator] = None
     _round_pending: Optional[dict[int, list[PodInfo]]] = None  # collect_jobs -> requested (see begin_round)
+    _collected: Optional[dict[int, list[PodInfo]]] = None
 
     def gpu_devices(self) -> dict:
         """Published GPU-driver devices and what each counts for (built once per run)."""
@@ -1459,7 +1460,7 @@ class _Cluster:
         if self.released:
             maybe = maybe | {self._group_key(k) for k in self.released}
         known: dict[int, list[PodInfo]] = {}
-        self._round_pending = known
+        self._collected = known  # begin_round hands these to requested (see there)
         for gk, group in self.snap.groups.items():
             if gk not in maybe:
                 continue
@@ -1489,10 +1490,13 @@ class _Cluster:
         self.reasons = {}
         self.group_reasons = {}
         self.jobs = self.collect_jobs()
+        # requested() reuses the pending lists collect_jobs just built: valid until something is
+        # placed or evicted, so only for this call
+        self._round_pending = self._collected
         try:
             self.compute_fair(self.jobs)
         finally:
-            self._round_pending = None  # valid only until something is placed or evicted
+            self._round_pending = None
 
     def _carry_nominations(self) -> None:
         """Pending pods that a reclaim, preempt or consolidation of an earlier cycle nominated
