@@ -1,4 +1,4 @@
-"""The scheduler round's code as it was before the speed work (gpuplane main, 2026-11-30), kept
+"""The scheduler round's code as it was before the speed work (gpuplane main at 123a2b4), kept
 as the reference of tests/test_scheduler_round_reference.py: the current code must take the
 same decisions. Scans every group and pod per round, Fraction arithmetic throughout.
 
@@ -117,6 +117,32 @@ def _ref_cluster_finish_evictions(self) -> None:
     self.pipelined_q = {q: _zero() for q in self.snap.tree}
     for key in [k for k in self.nominated if k in self.placements]:
         del self.nominated[key]
+
+
+def _ref_cluster_allocate(self) -> None:
+    jobs = {q: list(gs) for q, gs in self.jobs.items()}
+    # jobs nominated by reclaim/preempt/consolidation go first: the resources their victims
+    # released are theirs (otherwise the victims, recreated, could take them back: a loop)
+    nominated = [g for gs in jobs.values() for g in gs
+                 if self.nominated and any(p.key in self.nominated for p in self.pending_pods(g))]
+    for group in sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key)):
+        jobs[group.queue].remove(group)
+        self.allocate_group(group)
+    depth = self.config.queue_depth.get("allocate")
+    tried: dict[str, int] = {}
+    while True:
+        q = self.next_queue(jobs)
+        if q is None:
+            break
+        group = jobs[q].pop(0)
+        tried[q] = tried.get(q, 0) + 1
+        if depth is not None and tried[q] >= depth:
+            for g in jobs[q]:
+                self._fail_group(g, self.pending_pods(g), PendingReason(
+                    "QueueDepth", f"queue {q} reached queueDepthPerAction.allocate ({depth}) this round", queue=q))
+            jobs[q] = []
+        self.allocate_group(group)
+
 
 
 def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:

@@ -1,8 +1,8 @@
 """The round's speed work takes the same decisions as the code it replaced (differential).
 
 The reference (tests/_round_reference.py) is the code before the speed work: collect_jobs,
-begin_round, requested, capacity, _carry_nominations, subgroup_tree and finish_evictions of the
-cluster; reclaim (plan_reclaim, _reclaim_acceptable, _leveled, _charge_sum), preempt and
+allocate, begin_round, requested, capacity, _carry_nominations, subgroup_tree and
+finish_evictions of the cluster; reclaim (plan_reclaim, _reclaim_acceptable, _leveled, _charge_sum), preempt and
 stale-gang eviction of the actions; fair shares through the Fraction path. Random clusters
 (running jobs from a first round, pending gangs in a queue hierarchy, nominations, broken gangs,
 pods of another scheduler, SubGroups naming no SubGroup) run 1-3 rounds both ways: every output
@@ -35,7 +35,7 @@ import _round_reference as ref  # noqa: E402
 NOW = "2026-06-01T12:00:00Z"
 PRIOS = ["train", "build-preemptible", "inference"]
 CLUSTER_METHODS = ["collect_jobs", "begin_round", "requested", "capacity", "_carry_nominations", "subgroup_tree",
-                   "finish_evictions"]
+                   "finish_evictions", "allocate"]
 ACTIONS = ["_charge_sum", "_leveled", "_reclaim_acceptable", "plan_reclaim", "reclaim", "preempt",
            "stale_gang_eviction"]
 

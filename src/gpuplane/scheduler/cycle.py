@@ -1517,8 +1517,9 @@ class _Cluster:
         jobs = {q: list(gs) for q, gs in self.jobs.items()}
         # jobs nominated by reclaim/preempt/consolidation go first: the resources their victims
         # released are theirs (otherwise the victims, recreated, could take them back: a loop)
-        nominated = [g for gs in jobs.values() for g in gs
-                     if self.nominated and any(p.key in self.nominated for p in self.pending_pods(g))]
+        nom = self.nominated
+        nominated = [g for gs in jobs.values() for g in gs  # (pending pods listed only where a pod is nominated)
+                     if any(k in nom for k in g.pods) and any(p.key in nom for p in self.pending_pods(g))] if nom else []
         for group in sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key)):
             jobs[group.queue].remove(group)
             self.allocate_group(group)
