@@ -16,7 +16,8 @@ from gpuplane.scheduler.actions import (DEFAULT_STALENESS_GRACE_S, EPS, STALE_SI
                                         Plan, _active, _commit, _delay_elapsed, _job_setting, _min_runtime_left,
                                         _needed, _pending_jobs, _pg_annotations, _pods, _quota, _ratio, _search,
                                         _seconds, _shape_of, _victim_ok, _victim_order, _victim_units,
-                                        _why_not_victim, can_reclaim, plan_preempt)
+                                        _why_not_victim, can_reclaim, plan_preempt, _simulate,
+                                        MAX_CONSOLIDATION_PREEMPTEES)
 from gpuplane.scheduler.cycle import (NOT_LEAF_QUEUE, QUEUE_DOES_NOT_EXIST, MB, PendingReason, _exact_sum, _zero,
                                       format_amount, parse_time)
 from gpuplane.scheduler.queues import RESOURCES
@@ -362,3 +363,64 @@ def stale_gang_eviction(c: "_Cluster") -> None:
             c.evict(p, "stalegangeviction",
                     f"stale gang {g.ref}: {len(active)} of minMember {g.min_member} pods running (short by {short})"
                     f" for longer than the staleness grace period ({grace:g}s)")
+
+
+def consolidation(c: "_Cluster") -> None:
+    """KAI ``actions/consolidation``, conservatively: a pending preemptible job that wants GPUs and
+    fits nowhere, while the cluster has enough idle GPUs in total, may move preemptible running
+    jobs (of any queue) to other nodes: the victims are evicted and nominated on their new nodes,
+    and the scenario is only taken if *every* victim pod is placed again (none is lost) and the
+    job fits. At most 16 victim pods. Off with a ``spread`` placement strategy, as in KAI."""
+    if "spread" in c.strategies.values():
+        return
+    failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
+    shared: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
+    for job in _pending_jobs(c):
+        if not job.preemptible:
+            continue
+        pending, need = _needed(c, job)
+        if not pending or len(pending) < need or not _delay_elapsed(c, job):
+            continue
+        request = _charge_sum([c.charge_for(p) for p in pending[:need]])
+        if request["gpu"] <= 0:
+            continue
+        if not can_reclaim(c, job, request):
+            continue  # over its fair share: reclaim would take it back (docs/fairness.md)
+        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
+        if idle < request["gpu"]:
+            continue
+        shape = _shape_of(c, job)
+        if shape is not None and shape in failed:
+            continue
+        # the candidates are the same for every job holding nothing (it is no victim itself)
+        # until something is committed: built once then
+        own = c.active_count(job) > 0
+        cands = None if own else shared
+        if cands is None:
+            cands = []
+            for g in c.snap.groups.values():
+                if g.key == job.key:
+                    continue
+                pods = _victim_ok(c, g)
+                if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
+                    continue
+                cands.append((g, pods))
+            cands.sort(key=lambda v: _victim_order(v[0]))
+            if not own:
+                shared = cands
+
+        count = [0]
+
+        def small(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
+            if count[0] + len(cand[1]) > MAX_CONSOLIDATION_PREEMPTEES:
+                return False
+            count[0] += len(cand[1])
+            return True
+
+        found = _search(c, job, cands, small, lambda cl, j, v: _simulate(cl, j, v, move=True))
+        if found is not None:
+            _commit(c, "consolidation", job, *found)
+            failed.clear()
+            shared = None
+        elif shape is not None:
+            failed.add(shape)

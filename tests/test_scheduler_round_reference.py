@@ -2,8 +2,9 @@
 
 The reference (tests/_round_reference.py) is the code before the speed work: collect_jobs,
 allocate, begin_round, requested, capacity, _carry_nominations, subgroup_tree and
-finish_evictions of the cluster; reclaim (plan_reclaim, _reclaim_acceptable, _leveled, _charge_sum), preempt and
-stale-gang eviction of the actions; fair shares through the Fraction path. Random clusters
+finish_evictions of the cluster; reclaim (plan_reclaim, _reclaim_acceptable, _leveled,
+_charge_sum), preempt, consolidation and stale-gang eviction of the actions; fair shares through
+the Fraction path. Random clusters
 (running jobs from a first round, pending gangs in a queue hierarchy, nominations, broken gangs,
 pods of another scheduler, SubGroups naming no SubGroup) run 1-3 rounds both ways: every output
 object, placement, reason, eviction, nomination, fair share and request must be equal.
@@ -37,7 +38,7 @@ PRIOS = ["train", "build-preemptible", "inference"]
 CLUSTER_METHODS = ["collect_jobs", "begin_round", "requested", "capacity", "_carry_nominations", "subgroup_tree",
                    "finish_evictions", "allocate"]
 ACTIONS = ["_charge_sum", "_leveled", "_reclaim_acceptable", "plan_reclaim", "reclaim", "preempt",
-           "stale_gang_eviction"]
+           "stale_gang_eviction", "consolidation"]
 
 
 def _reference_fair_shares(tree, capacity, demand, usage=None, k_value=1, mode="exact"):

@@ -945,14 +945,23 @@ def consolidation(c: "_Cluster") -> None:
         if not job.preemptible:
             continue
         pending, need = _needed(c, job)
-        if not pending or len(pending) < need or not _delay_elapsed(c, job):
+        if not pending or len(pending) < need:
             continue
-        request = _charge_sum([c.charge_for(p) for p in pending[:need]])
+        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
+        first = pending[:need]
+        if all(not p.claims and not p.gpu.is_shared for p in first):
+            # (the GPUs such pods are charged: their whole GPUs. The checks below are pure, so
+            # the cheap ones go first: most jobs of a busy cluster stop here)
+            gpus = sum(p.gpu.whole for p in first)
+            if gpus <= 0 or idle < gpus:
+                continue
+        if not _delay_elapsed(c, job):
+            continue
+        request = _charge_sum([c.charge_for(p) for p in first])
         if request["gpu"] <= 0:
             continue
         if not can_reclaim(c, job, request):
             continue  # over its fair share: reclaim would take it back (docs/fairness.md)
-        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
         if idle < request["gpu"]:
             continue
         shape = _shape_of(c, job)
