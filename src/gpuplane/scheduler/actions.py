@@ -863,7 +863,9 @@ def reclaim(c: "_Cluster") -> None:
         pending, need = _needed(c, job)
         if not pending or not _delay_elapsed(c, job):
             continue
-        shape = _shape_of(c, job)
+        # (the shape is pure and a search commits nothing when it fails: with no failed shape
+        # yet it is only needed after a failure)
+        shape = _shape_of(c, job) if failed else None
         if shape is not None and shape in failed:
             continue
         plan = plan_reclaim(c, job, known=known)
@@ -871,8 +873,11 @@ def reclaim(c: "_Cluster") -> None:
             _commit(c, "reclaim", job, plan.victims, plan.fit)
             failed.clear()
             known.clear()
-        elif shape is not None:
-            failed.add(shape)
+        else:
+            if not failed:
+                shape = _shape_of(c, job)
+            if shape is not None:
+                failed.add(shape)
 
 
 # --- stale gangs ---------------------------------------------------------------------------------
