@@ -328,3 +328,73 @@ def test_property_kai_mode_stays_within_capacity_when_quotas_fit(sc):
 def test_mode_is_checked():
     with pytest.raises(ValueError, match="mode"):
         compute_fair_shares(QueueTree.from_specs({"a": {}}), {"gpu": 1}, {}, mode="fast")
+
+
+# --- the integer fast path of compute_fair_shares versus the Fraction path --------------------
+
+from gpuplane.scheduler.fairshare import _fast_fair_shares, _float_down  # noqa: E402
+
+AMOUNTS = st.one_of(NUMS, st.integers(0, 50), st.fractions(min_value=0, max_value=40, max_denominator=15625))
+K_VALUES = st.sampled_from([1, 1.0, 0, 0.5, 2, -1, -1.5, F(1, 3), 3.25])
+
+
+@st.composite
+def wide_scenarios(draw):
+    """Deeper trees, int/Fraction/float amounts (memory MB has denominators like 15625), quotas that
+    oversubscribe their parent, zero and fractional weights, several priorities, any k."""
+    n = draw(st.integers(1, 12))
+    nodes = []
+    for i in range(n):
+        parent = draw(st.one_of(st.none(), st.integers(0, i - 1).map(lambda p: f"q{p}"))) if i else None
+        res = {}
+        for r in ("gpu", "cpu", "memory"):
+            quota = draw(st.one_of(NUMS, st.just(-1.0), st.integers(0, 30).map(float)))
+            limit = draw(st.one_of(st.just(-1.0), NUMS, st.integers(0, 40).map(float)))
+            weight = draw(st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.5, 0.1, 64.0, 16.0]))
+            res[r] = ResourceSpec(quota=quota, over_quota_weight=weight, limit=limit)
+        nodes.append(QueueNode(f"q{i}", parent, draw(st.sampled_from([100, 50, 200])), res,
+                               creation_timestamp=draw(st.sampled_from(["", "2024-01-01T00:00:00Z"]))))
+    tree = QueueTree(nodes)
+    names = list(tree)
+    demand = {q: {r: draw(AMOUNTS) for r in ("gpu", "cpu", "memory") if draw(st.integers(0, 5))}
+              for q in draw(st.lists(st.sampled_from(names), unique=True))}
+    capacity = {r: draw(AMOUNTS) * draw(st.sampled_from([1, 3, 10])) for r in ("gpu", "cpu", "memory")}
+    return tree, capacity, demand, draw(K_VALUES)
+
+
+def _reference(tree, capacity, demand, k):
+    exact = compute_fair_shares_exact(tree, capacity, demand, None, k)
+    return {q: {r: _float_down(v) for r, v in res.items()} for q, res in exact.items()}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_scenarios())
+def test_property_fast_path_equals_fraction_path(sc):
+    tree, capacity, demand, k = sc
+    fast = _fast_fair_shares(tree, capacity, demand, None, k)
+    assert fast is not None  # plain inputs: the fast path applies (else this test would compare nothing)
+    ref = _reference(tree, capacity, demand, k)
+    assert fast == ref
+    assert list(fast) == list(ref) and all(list(fast[q]) == list(ref[q]) for q in ref)
+    assert compute_fair_shares(tree, capacity, demand, k_value=k) == ref
+
+
+def test_fast_path_worked_examples_and_fallbacks():
+    tree = QueueTree.from_specs({"a": {"gpu": {"quota": 2, "overQuotaWeight": 1}}, "b": {"gpu": {"quota": 2, "overQuotaWeight": 3}}})
+    assert _fast_fair_shares(tree, {"gpu": 10}, {"a": {"gpu": 100}, "b": {"gpu": 100}}, None, 1) == {
+        "a": {"gpu": 3.5}, "b": {"gpu": 6.5}}
+    # a share that is no float: rounded down, as the Fraction path does
+    tree3 = QueueTree.from_specs({"a": {}, "b": {}, "c": {}})
+    got = _fast_fair_shares(tree3, {"gpu": 1}, {q: {"gpu": 1} for q in "abc"}, None, 1)
+    assert got == _reference(tree3, {"gpu": 1}, {q: {"gpu": 1} for q in "abc"}, 1)
+    assert got["a"]["gpu"] <= 1 / 3 and F(got["a"]["gpu"]) <= F(1, 3)
+    # not for the fast path: usage, odd inputs (the Fraction path runs and raises as before)
+    assert _fast_fair_shares(tree, {"gpu": 10}, {}, {"a": {"gpu": 0.5}}, 1) is None
+    assert _fast_fair_shares(tree, {"gpu": True}, {}, None, 1) is None
+    assert _fast_fair_shares(tree, {"gpu": float("nan")}, {}, None, 1) is None
+    assert _fast_fair_shares(tree, {"gpu": 1}, {"zzz": {"gpu": 1}}, None, 1) is None
+    assert _fast_fair_shares(tree, {"gpu": 1}, {"a": {"gpu": -1}}, None, 1) is None
+    with pytest.raises(TypeError):
+        compute_fair_shares(tree, {"gpu": True}, {})
+    with pytest.raises(KeyError):
+        compute_fair_shares(tree, {"gpu": 1}, {"zzz": {"gpu": 1}})

@@ -75,11 +75,12 @@ job, without committing; with ``explain=True`` they also say why nothing would b
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
 from ..api.kai import parse_duration
-from .cycle import Placement, format_amount, parse_time
+from .cycle import MB, Placement, format_amount, parse_time
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, PodInfo
 
@@ -150,16 +151,71 @@ def _job_setting(c: "_Cluster", group: GroupInfo, field: str, annotation: str) -
 
 
 def _charge_sum(charges: list[dict[str, Fraction]]) -> dict[str, Fraction]:
-    out = {r: Fraction(0) for r in RESOURCES}
-    for ch in charges:
-        for r in RESOURCES:
-            out[r] += ch[r]
-    return out
+    """The sum of the charges, exactly; a whole amount as an int (the searches subtract and
+    compare these a lot, and int arithmetic is much cheaper than Fraction's)."""
+    return {r: _exact_total([ch[r] for ch in charges]) for r in RESOURCES}
+
+
+def _exact_total(values: list[Fraction]) -> Fraction:
+    """``sum(values)`` exactly, adding numerators per denominator (values share a few); a whole
+    sum as an int."""
+    by_den: dict[int, int] = {}
+    try:
+        for v in values:
+            d = v.denominator
+            by_den[d] = by_den.get(d, 0) + v.numerator
+    except AttributeError:  # a float among them: plain addition
+        return sum(values, Fraction(0))
+    if len(by_den) == 1:
+        (d, n), = by_den.items()
+        total: Fraction | int = n if d == 1 else Fraction(n, d)
+    else:
+        total = Fraction(0)
+        for d, n in by_den.items():
+            total += Fraction(n, d)
+    return total.numerator if total.denominator == 1 else total  # type: ignore[return-value]
+
+
+def _held_sum(c: "_Cluster", pods: list[PodInfo]) -> dict[str, Fraction]:
+    """``_charge_sum([c.held_charge(p) for p in pods])``. A pod held since the snapshot with no
+    claims and no shared GPU counts its whole GPUs, its CPU and its memory / 10^6 (what
+    ``charge_for`` says, whatever the node): those are added up first, and their memory divided
+    once, instead of one charge dict and one Fraction division per pod."""
+    charges: list[dict[str, Fraction]] = []
+    gpu = 0
+    cpu: list[Fraction] = []
+    mem: list[Fraction] = []
+    placements = c.placements
+    for p in pods:
+        d = p.gpu
+        if p.key in placements or p.claims or (not d.whole and d.is_shared) or type(p.memory) is not Fraction:
+            charges.append(c.held_charge(p))
+            continue
+        gpu += d.whole
+        cpu.append(p.cpu_milli)
+        mem.append(p.memory)
+    if not mem:
+        return _charge_sum(charges)
+    memory = Fraction(_exact_total(mem)) / MB
+    simple = {"gpu": gpu, "cpu": _exact_total(cpu),
+              "memory": memory.numerator if memory.denominator == 1 else memory}  # (as _charge_sum's)
+    return _charge_sum(charges + [simple]) if charges else simple
 
 
 def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
     """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; else
-    the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured)."""
+    the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured).
+    Memoised per run (queues and config do not change in a run)."""
+    memo = c.__dict__.get("_min_runtime_memo")
+    if memo is None:
+        memo = c.__dict__["_min_runtime_memo"] = {}
+    hit = memo.get((queue, field))
+    if hit is None:
+        hit = memo[(queue, field)] = _queue_min_runtime_of(c, queue, field)
+    return hit
+
+
+def _queue_min_runtime_of(c: "_Cluster", queue: str, field: str) -> float:
     for q in [queue] + c.snap.tree.ancestors(queue):
         raw = c.snap.queues_raw.get(q) or {}
         v = _duration((raw.get("spec") or {}).get(field))
@@ -438,6 +494,7 @@ def _victim_order(g: GroupInfo) -> tuple:
     return (g.priority, _neg_text(g.creation), _neg_text("/".join(g.key)))
 
 
+@lru_cache(maxsize=1 << 16)
 def _neg_text(s: str) -> tuple:
     return tuple(-ord(ch) for ch in s) + (1,)
 
@@ -538,14 +595,39 @@ def _seconds(v: float) -> str:
     return "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (sec, "s")) if n) or "0s"
 
 
+def _groups_by_queue(c: "_Cluster") -> dict[str, list[GroupInfo]]:
+    """The groups of each queue, in snapshot order (once per run: the snapshot does not change)."""
+    by_queue = c.__dict__.get("_groups_by_queue")
+    if by_queue is None:
+        by_queue = {}
+        for g in c.snap.groups.values():
+            by_queue.setdefault(g.queue, []).append(g)
+        c.__dict__["_groups_by_queue"] = by_queue
+    return by_queue
+
+
 def preempt(c: "_Cluster") -> None:
-    by_queue: dict[str, list[GroupInfo]] = {}  # the groups of each queue, in snapshot order
+    jobs = _pending_jobs(c)
+    if not jobs:
+        return
+    by_queue = _groups_by_queue(c)  # the groups of each queue, in snapshot order
+    floor = c.__dict__.get("_preemptible_floor")
+    if floor is None:  # per queue, the lowest priority of a preemptible job (once per run)
+        floor = {}
+        for q, gs in by_queue.items():
+            prios = [g.priority for g in gs if g.preemptible]
+            if prios:
+                floor[q] = min(prios)
+        c.__dict__["_preemptible_floor"] = floor
     lowest: dict[str, int] = {}  # per queue, the lowest priority of a job holding something
-    for g in c.snap.groups.values():
-        by_queue.setdefault(g.queue, []).append(g)
-        if g.preemptible and (g.queue not in lowest or g.priority < lowest[g.queue]) and _active(c, g):
-            lowest[g.queue] = g.priority
-    for job in _pending_jobs(c):
+    # only the queues with a pending job above that floor: for the others lowest (the same
+    # minimum over fewer jobs: those holding something) is either missing or at least the
+    # floor, so each of their jobs is skipped below all the same
+    for q in {job.queue for job in jobs if job.queue in floor and job.priority > floor[job.queue]}:
+        for g in by_queue.get(q, ()):
+            if g.preemptible and (g.queue not in lowest or g.priority < lowest[g.queue]) and _active(c, g):
+                lowest[g.queue] = g.priority
+    for job in jobs:
         if job.queue not in lowest or job.priority <= lowest[job.queue]:
             continue  # no victim: nothing preemptible of a lower priority runs in its queue
         if not c.pending_pods(job) or not _delay_elapsed(c, job):
@@ -559,6 +641,18 @@ def preempt(c: "_Cluster") -> None:
 
 
 def _leveled(c: "_Cluster", a: str, b: str) -> tuple[str, str]:
+    """The ancestors-or-selves of ``a`` and ``b`` just below their lowest common ancestor
+    (memoised per run: the queue tree does not change)."""
+    memo = c.__dict__.get("_leveled_memo")
+    if memo is None:
+        memo = c.__dict__["_leveled_memo"] = {}
+    hit = memo.get((a, b))
+    if hit is None:
+        hit = memo[(a, b)] = _leveled_of(c, a, b)
+    return hit
+
+
+def _leveled_of(c: "_Cluster", a: str, b: str) -> tuple[str, str]:
     tree = c.snap.tree
     pa = [a] + tree.ancestors(a)
     pb = [b] + tree.ancestors(b)
@@ -586,19 +680,25 @@ def can_reclaim(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction]) -> 
     return all(float(a[r] + request[r]) <= fair.get(r, 0.0) + EPS for r in RESOURCES)
 
 
-def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction], rs: list[str]):
+def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fraction], rs: list[str],
+                        charges: Optional[dict[int, tuple[list[PodInfo], dict[str, Fraction]]]] = None):
     """A victim may be added if its queue (at the leveled level) still meets one strategy, and the
-    post-check holds, with all victims chosen so far removed."""
+    post-check holds, with all victims chosen so far removed. ``charges``: a victim's pods list
+    (by ``id``) -> ``(that list, what its pods hold)``, where already known."""
     removed: dict[str, dict[str, Fraction]] = {}
+    # queue allocations as the actions see them: the searches between two checks undo what they
+    # try exactly, so they stay what they were when the check started
+    eff: dict[str, dict[str, Fraction]] = {}
 
     def check(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
         g, pods = cand
         rl, vl = _leveled(c, job.queue, g.queue)
-        ch = _charge_sum([c.held_charge(p) for p in pods])
-        prev = removed.get(vl, {r: Fraction(0) for r in RESOURCES})
-        ra = c.eff_alloc(rl)
-        va = c.eff_alloc(vl)
-        rem = {r: float(va[r] - prev[r] - ch[r]) for r in RESOURCES}
+        hit = charges.get(id(pods)) if charges is not None else None
+        ch = hit[1] if hit is not None and hit[0] is pods else _held_sum(c, pods)
+        prev = removed.get(vl) or zero
+        ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
+        va = eff.get(vl) or eff.setdefault(vl, c.eff_alloc(vl))
+        rem = {r: float(va[r] - prev[r] - ch[r]) for r in rs}  # (only the reclaimed resources are read)
         vfair = c.fair.get(vl, {})
         rfair = c.fair.get(rl, {})
         maintain = all(rem[r] >= vfair.get(r, 0.0) - EPS for r in rs)
@@ -617,13 +717,17 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
                 continue
             if not ratio_r < _ratio(rem[r], vfair.get(r, 0.0)):
                 return False
-        removed[vl] = {r: prev[r] + ch[r] for r in RESOURCES}
+        removed[vl] = {r: prev[r] + ch[r] for r in rs}
         return True
+    zero = {r: 0 for r in rs}
     return check
 
 
-def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
-    """The reclaim search for one pending job (see the module docstring)."""
+def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
+                 known: Optional[dict[Any, Any]] = None) -> Plan:
+    """The reclaim search for one pending job (see the module docstring). ``known``: a memo of
+    what each victim job offers (:func:`_victim_ok`, its charge, its min-runtime left), valid
+    while nothing is committed (the caller drops it then; a search undoes what it tries)."""
     plan = Plan("reclaim")
     pending, need = _needed(c, job)
     request = _charge_sum([c.charge_for(p) for p in pending[:need]])
@@ -641,35 +745,59 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
         return plan
     cands = []
     fits_cache: dict[str, bool] = {}
+    eff: dict[str, dict[str, Fraction]] = {}  # eff_alloc per queue (nothing changes before the search)
+    # a victim's pods list (by id) -> (the list, what its pods hold); the list is kept so that its id
+    # is not reused by another list while this search runs
+    unit_ch: dict[int, tuple[list[PodInfo], dict[str, Fraction]]] = {}
 
     def hopeful(vl: str, ch: dict[str, Fraction]) -> bool:
         """Whether accept() could take a victim of leveled queue ``vl`` holding ``ch``: victims
         chosen before it only lower what ``vl`` keeps, so if neither strategy holds with this
         victim alone, none does (a necessary condition, cheap: no search)."""
-        va, vfair = c.eff_alloc(vl), c.fair.get(vl, {})
+        va, vfair = eff.get(vl) or eff.setdefault(vl, c.eff_alloc(vl)), c.fair.get(vl, {})
         if all(float(va[r] - ch[r]) >= vfair.get(r, 0.0) - EPS for r in rs):
             return True  # MaintainFairShare may hold
         rl = _leveled(c, job.queue, vl)[0]
         fits = fits_cache.get(rl)
         if fits is None:
-            ra = c.eff_alloc(rl)
+            ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
             fits = fits_cache[rl] = all(q is not None and float(ra[r] + request[r]) <= q + EPS
                                         for q, r in ((_quota(c, rl, r), r) for r in rs))
         return fits and any((q := _quota(c, vl, r)) is not None and float(va[r] - ch[r]) > q + EPS for r in rs)
 
     zero = {r: Fraction(0) for r in RESOURCES}
     open_q: dict[str, bool] = {}  # leveled victim queue -> could any victim of it be accepted
-    for g in c.snap.groups.values():
-        if g.queue == job.queue or g.queue not in c.snap.tree:
-            continue
-        if not explain:
-            vq = _leveled(c, job.queue, g.queue)[1]
+
+    def victim_groups() -> Any:
+        """Every group (explain: all of them are explained), else the groups of the queues whose
+        leveled queue could accept a victim at all, queue by queue: the candidates are sorted
+        below by a key that orders groups of different queues, and each queue's groups come in
+        snapshot order, as before."""
+        if explain:
+            yield from c.snap.groups.values()
+            return
+        for q, gs in _groups_by_queue(c).items():
+            if q == job.queue or q not in c.snap.tree:
+                continue
+            vq = _leveled(c, job.queue, q)[1]
             ok = open_q.get(vq)
             if ok is None:
                 ok = open_q[vq] = hopeful(vq, zero)  # victims only lower what it keeps
-            if not ok:
-                continue
-        pods = _victim_ok(c, g)
+            if ok:
+                yield from gs
+
+    memo = known if known is not None and not explain else None
+    for g in victim_groups():
+        if g.queue == job.queue or g.queue not in c.snap.tree:
+            continue
+        hit = memo.get(id(g)) if memo is not None else None
+        if hit is None:
+            pods = _victim_ok(c, g)
+            ch = _held_sum(c, pods) if pods is not None else None
+            if memo is not None:
+                memo[id(g)] = (pods, ch)
+        else:
+            pods, ch = hit
         if pods is None:
             if explain:
                 why = _why_not_victim(c, g)
@@ -677,12 +805,17 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
                     plan.block(why, g)
             continue
         _, vl = _leveled(c, job.queue, g.queue)
-        ch = _charge_sum([c.held_charge(p) for p in pods])
         if not any(ch[r] > 0 for r in rs):
             continue
+        unit_ch[id(pods)] = (pods, ch)  # (the unit of a job that is not elastic is this very list)
         if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
             continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
-        left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
+        if memo is not None:
+            left = memo.get((id(g), vl))
+            if left is None:
+                left = memo[(id(g), vl)] = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
+        else:
+            left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
         if explain and left > 0:
             plan.block(f"within reclaimMinRuntime ({_seconds(left)} left)", g)
         cands += _victim_units(c, g, pods, left <= 0)
@@ -691,12 +824,17 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
             plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
         return plan
 
+    overs: dict[str, float] = {}
+
     def over(q: str) -> float:
-        a = c.eff_alloc(q)
-        return max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
+        hit = overs.get(q)
+        if hit is None:
+            a = eff.get(q) or eff.setdefault(q, c.eff_alloc(q))
+            hit = overs[q] = max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
+        return hit
 
     cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
-    accept = _reclaim_acceptable(c, job, request, rs)
+    accept = _reclaim_acceptable(c, job, request, rs, unit_ch)
     taken = [0]
     if explain:
         inner = accept
@@ -720,28 +858,48 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False) -> Plan:
 
 def reclaim(c: "_Cluster") -> None:
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
+    known: dict[Any, Any] = {}  # plan_reclaim's victim memo, until the next commit
     for job in _pending_jobs(c):
         pending, need = _needed(c, job)
         if not pending or not _delay_elapsed(c, job):
             continue
-        shape = _shape_of(c, job)
+        # (the shape is pure and a search commits nothing when it fails: with no failed shape
+        # yet it is only needed after a failure)
+        shape = _shape_of(c, job) if failed else None
         if shape is not None and shape in failed:
             continue
-        plan = plan_reclaim(c, job)
+        plan = plan_reclaim(c, job, known=known)
         if plan.victims is not None and plan.fit is not None:
             _commit(c, "reclaim", job, plan.victims, plan.fit)
             failed.clear()
-        elif shape is not None:
-            failed.add(shape)
+            known.clear()
+        else:
+            if not failed:
+                shape = _shape_of(c, job)
+            if shape is not None:
+                failed.add(shape)
 
 
 # --- stale gangs ---------------------------------------------------------------------------------
 
 
+def _maybe_short(c: "_Cluster") -> set[Any]:
+    """``snap.groups`` keys of the groups that may have a pod that is not active: one holding
+    nothing in the snapshot, or one evicted or recreated in this run. Every pod of any other
+    group is active."""
+    unheld = c._static_pods()[2]
+    if not c.evicted and not c.released:
+        return unheld
+    return unheld | {c._group_key(k) for k in c.evicted} | {c._group_key(k) for k in c.released}
+
+
 def stale_gang_eviction(c: "_Cluster") -> None:
-    for g in c.snap.groups.values():
-        if g.kind != "PodGroup" or g.min_member <= 1 and g.raw is None:
-            continue
+    maybe = _maybe_short(c)
+    for gk, g in c.snap.groups.items():
+        if g.kind != "PodGroup" or g.min_member <= 1:
+            continue  # (minMember <= 1: a group with an active pod is never short)
+        if gk not in maybe and len(g.pods) >= g.min_member:
+            continue  # every pod active, at least minMember of them: not short
         pods = _pods(c, g)
         active = [p for p in pods if c.is_active(p)]
         if not active or len(active) >= g.min_member:
@@ -792,14 +950,23 @@ def consolidation(c: "_Cluster") -> None:
         if not job.preemptible:
             continue
         pending, need = _needed(c, job)
-        if not pending or len(pending) < need or not _delay_elapsed(c, job):
+        if not pending or len(pending) < need:
             continue
-        request = _charge_sum([c.charge_for(p) for p in pending[:need]])
+        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
+        first = pending[:need]
+        if all(not p.claims and not p.gpu.is_shared for p in first):
+            # (the GPUs such pods are charged: their whole GPUs. The checks below are pure, so
+            # the cheap ones go first: most jobs of a busy cluster stop here)
+            gpus = sum(p.gpu.whole for p in first)
+            if gpus <= 0 or idle < gpus:
+                continue
+        if not _delay_elapsed(c, job):
+            continue
+        request = _charge_sum([c.charge_for(p) for p in first])
         if request["gpu"] <= 0:
             continue
         if not can_reclaim(c, job, request):
             continue  # over its fair share: reclaim would take it back (docs/fairness.md)
-        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
         if idle < request["gpu"]:
             continue
         shape = _shape_of(c, job)

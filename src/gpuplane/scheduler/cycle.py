@@ -257,6 +257,7 @@ def _fractions(table: dict[str, dict[str, Fraction | int]]) -> dict[str, dict[st
 
 
 _UNSET = object()
+_CAPACITY_MEMO: Optional[tuple[tuple[NodeInfo, ...], dict[str, Fraction]]] = None  # _Cluster.capacity
 
 
 def _gt(a: Fraction | int, b: Fraction | int) -> bool:
@@ -492,6 +493,8 @@ class _Cluster:
     _gpu_devices: Optional[dict] = None
 
     _estimator: Optional[RequestEstimator] = None
+    _round_pending: Optional[dict[int, list[PodInfo]]] = None  # collect_jobs -> requested (see begin_round)
+    _collected: Optional[dict[int, list[PodInfo]]] = None
 
     def gpu_devices(self) -> dict:
         """Published GPU-driver devices and what each counts for (built once per run)."""
@@ -1086,12 +1089,19 @@ class _Cluster:
 
     def subgroup_tree(self, group: GroupInfo) -> Optional[SubGroupTree]:
         """The PodGroup's SubGroup tree (``None`` without ``spec.subGroups``), built once per run."""
+        raw = group.raw
+        if raw is None:
+            return None
+        if type(raw) is dict:
+            spec = raw.get("spec")
+            if spec is None or (type(spec) is dict and not spec.get("subGroups")):
+                return None  # what build_tree answers, without building the pods' labels first
         trees = getattr(self, "_sg_trees", None)
         if trees is None:
             trees = self._sg_trees = {}
         if group.key not in trees:
             labels = {k: self.snap.pods[k].pod.metadata.labels or {} for k in group.pods}
-            trees[group.key] = build_tree(group.key, group.raw, labels) if group.raw is not None else None
+            trees[group.key] = build_tree(group.key, raw, labels)
         return trees[group.key]
 
     def _unplaceable(self, group: GroupInfo) -> None:
@@ -1352,10 +1362,17 @@ class _Cluster:
     # --- fair share and queue order --------------------------------------------------------
 
     def capacity(self) -> dict[str, Fraction]:
-        gpu = Fraction(sum(n.gpus + n.dra_gpus for n in self.snap.nodes))
-        cpu = _exact_sum([n.cpu_milli for n in self.snap.nodes])
-        mem = _exact_sum([n.memory for n in self.snap.nodes]) / MB
-        return {"gpu": gpu, "cpu": cpu, "memory": mem}
+        """The cluster's GPUs, CPU millicores and memory MB (a new dict). The sums are kept while
+        the snapshot holds the same NodeInfo objects (frozen: the same objects, the same sums)."""
+        global _CAPACITY_MEMO
+        nodes = self.snap.nodes
+        memo = _CAPACITY_MEMO
+        if memo is None or len(memo[0]) != len(nodes) or any(a is not b for a, b in zip(memo[0], nodes)):
+            gpu = Fraction(sum(n.gpus + n.dra_gpus for n in nodes))
+            cpu = _exact_sum([n.cpu_milli for n in nodes])
+            mem = _exact_sum([n.memory for n in nodes]) / MB
+            memo = _CAPACITY_MEMO = (nodes, {"gpu": gpu, "cpu": cpu, "memory": mem})
+        return dict(memo[1])
 
     def requested(self, jobs: dict[str, list[GroupInfo]]) -> dict[str, dict[str, Fraction]]:
         """Allocated + pending requests per leaf queue."""
@@ -1364,13 +1381,27 @@ class _Cluster:
         for q in tree:
             if tree.is_leaf(q):
                 parts[q] = {r: [v] for r, v in self.alloc[q].items()}
+        known = self._round_pending  # collect_jobs' pending lists while nothing has changed since
         for q, groups in jobs.items():
             row = parts[q]
+            gpu, cpu, mem = row["gpu"], row["cpu"], row["memory"]
+            mem_bytes: list[Fraction] = []
             for g in groups:
-                for p in self.pending_pods(g):
+                pending = known.get(id(g)) if known is not None else None
+                for p in (pending if pending is not None else self.pending_pods(g)):
+                    d = p.gpu
+                    if not p.claims and (d.whole or not d.is_shared) and type(p.memory) is Fraction:
+                        # what charge_for says for such a pod, with memory summed in bytes (one
+                        # Fraction division per queue instead of one per pod; the same sum)
+                        gpu.append(d.whole)
+                        cpu.append(p.cpu_milli)
+                        mem_bytes.append(p.memory)
+                        continue
                     c = self.charge_for(p)
                     for r in RESOURCES:
                         row[r].append(c[r])
+            if mem_bytes:
+                mem.append(_exact_sum(mem_bytes) / MB)
         return {q: {r: _exact_sum(vs) for r, vs in row.items()} for q, row in parts.items()}
 
     def compute_fair(self, jobs: dict[str, list[GroupInfo]]) -> None:
@@ -1423,15 +1454,51 @@ class _Cluster:
 
     # --- the allocate action ---------------------------------------------------------------
 
+    def _static_pods(self) -> tuple[list[PodInfo], set[Any], set[Any]]:
+        """Once per run (pods do not change in a run): this scheduler's Pending pods in snapshot
+        order, the ``snap.groups`` keys of their groups, and the keys of groups with a pod that
+        holds nothing in the snapshot (not Running/Releasing on a node)."""
+        memo = self.__dict__.get("_static_memo_pods")
+        if memo is None:
+            pending: list[PodInfo] = []
+            pending_groups: set[Any] = set()
+            unheld: set[Any] = set()
+            for key, p in self.snap.pods.items():
+                if p.state in (RUNNING, RELEASING) and p.node_name:
+                    continue
+                gk = p.group if p.group != ("", "") else ("pod", *key)
+                unheld.add(gk)
+                if p.state == PENDING and p.ours:
+                    pending.append(p)
+                    pending_groups.add(gk)
+            memo = self._static_memo_pods = (pending, pending_groups, unheld)
+        return memo
+
+    def _group_key(self, key: Key) -> Any:
+        """The ``snap.groups`` key of a pod's group."""
+        g = self.snap.pods[key].group
+        return g if g != ("", "") else ("pod", *key)
+
     def collect_jobs(self) -> dict[str, list[GroupInfo]]:
         tree = self.snap.tree
         jobs: dict[str, list[GroupInfo]] = {}
-        for group in self.snap.groups.values():
+        # only groups with a pod that can be waiting: Pending in the snapshot (and ours), or
+        # recreated after an eviction in this run; the others have nothing to collect (pending_pods
+        # is empty, and _unplaceable explains only waiting pods)
+        _, maybe, _ = self._static_pods()
+        if self.released:
+            maybe = maybe | {self._group_key(k) for k in self.released}
+        known: dict[int, list[PodInfo]] = {}
+        self._collected = known  # begin_round hands these to requested (see there)
+        for gk, group in self.snap.groups.items():
+            if gk not in maybe:
+                continue
             if group.raw is not None:
                 self._unplaceable(group)
             pending = self.pending_pods(group)
             if not pending:
                 continue
+            known[id(group)] = pending
             if group.queue not in tree:
                 msg = f"queue {group.queue} does not exist (no Queue object has this name)"
                 self._fail_group(group, pending, PendingReason(QUEUE_DOES_NOT_EXIST, msg, queue=group.queue))
@@ -1452,7 +1519,13 @@ class _Cluster:
         self.reasons = {}
         self.group_reasons = {}
         self.jobs = self.collect_jobs()
-        self.compute_fair(self.jobs)
+        # requested() reuses the pending lists collect_jobs just built: valid until something is
+        # placed or evicted, so only for this call
+        self._round_pending = self._collected
+        try:
+            self.compute_fair(self.jobs)
+        finally:
+            self._round_pending = None
 
     def _carry_nominations(self) -> None:
         """Pending pods that a reclaim, preempt or consolidation of an earlier cycle nominated
@@ -1460,8 +1533,9 @@ class _Cluster:
         places them first, on that node if it fits. Without it the resources their victims
         released go to whoever comes first in the next cycle (often the victims themselves,
         recreated), and the action evicts again: a loop (docs/fairness.md)."""
-        for key, pod in self.snap.pods.items():
-            if pod.state != PENDING or not pod.ours or key in self.nominated:
+        for pod in self._static_pods()[0]:  # this scheduler's Pending pods, in snapshot order
+            key = pod.key
+            if key in self.nominated:
                 continue
             status = pod.raw.get("status")
             node = status.get("nominatedNodeName") if isinstance(status, dict) else None
@@ -1472,8 +1546,9 @@ class _Cluster:
         jobs = {q: list(gs) for q, gs in self.jobs.items()}
         # jobs nominated by reclaim/preempt/consolidation go first: the resources their victims
         # released are theirs (otherwise the victims, recreated, could take them back: a loop)
-        nominated = [g for gs in jobs.values() for g in gs
-                     if self.nominated and any(p.key in self.nominated for p in self.pending_pods(g))]
+        nom = self.nominated
+        nominated = [g for gs in jobs.values() for g in gs  # (pending pods listed only where a pod is nominated)
+                     if any(k in nom for k in g.pods) and any(p.key in nom for p in self.pending_pods(g))] if nom else []
         for group in sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key)):
             jobs[group.queue].remove(group)
             self.allocate_group(group)
@@ -1660,8 +1735,9 @@ class _Cluster:
             pod = self.snap.pods[key]
             self.release(pod)
         self.evicted = {}
-        self.releasing_q = {q: _zero() for q in self.snap.tree}
-        self.pipelined_q = {q: _zero() for q in self.snap.tree}
+        zero = _zero()  # (Fractions are immutable: one set of zeros for every row)
+        self.releasing_q = {q: dict(zero) for q in self.snap.tree}
+        self.pipelined_q = {q: dict(zero) for q in self.snap.tree}
         for key in [k for k in self.nominated if k in self.placements]:
             del self.nominated[key]
 

@@ -231,8 +231,191 @@ def compute_fair_shares(
                          lambda total, sibs: divide_among_siblings_kai(float(total), sibs, k), False)
     if mode != "exact":
         raise ValueError(f"mode must be 'exact' or 'kai', got {mode!r}")
+    fast = _fast_fair_shares(tree, capacity, demand, usage, k_value)
+    if fast is not None:
+        return fast
     exact = compute_fair_shares_exact(tree, capacity, demand, usage, k_value)
     return {q: {r: _float_down(v) for r, v in res.items()} for q, res in exact.items()}
+
+
+# --- the same division in integers (compute_fair_shares' fast path) ---------------------------
+
+
+def _ratio_of(value: object) -> Optional[tuple[int, int]]:
+    """``value`` as ``(numerator, denominator)`` exactly; ``None`` where :func:`_exact` would
+    not take it quietly (a bool, a non-number, a float that is not finite)."""
+    t = type(value)
+    if t is Fraction or t is int:
+        return value.numerator, value.denominator  # type: ignore[union-attr]
+    if t is float and math.isfinite(value):  # type: ignore[arg-type]
+        return value.as_integer_ratio()  # type: ignore[union-attr]
+    return None
+
+
+def _lcm_of(dens: Sequence[int]) -> int:
+    out = 1
+    for d in dens:
+        if d != 1 and out % d:
+            out = out * d // math.gcd(out, d)
+    return out
+
+
+_FAST_TREES: dict[int, tuple[QueueTree, list[str], list[str], dict[str, list[str]], dict[str, int]]] = {}
+
+
+def _tree_shape(tree: QueueTree) -> tuple[list[str], list[str], dict[str, list[str]], dict[str, int]]:
+    """``(names in tree order, walk order, children per queue, priority per queue)`` (queue trees
+    are immutable: kept per tree object)."""
+    hit = _FAST_TREES.get(id(tree))
+    if hit is not None and hit[0] is tree:
+        return hit[1], hit[2], hit[3], hit[4]
+    names = list(tree)
+    shape = (names, tree.walk(), {n: tree.children(n) for n in names}, {n: tree[n].priority for n in names})
+    if len(_FAST_TREES) > 8:
+        _FAST_TREES.clear()
+    _FAST_TREES[id(tree)] = (tree, *shape)
+    return shape
+
+
+def _divide_ints(tn: int, td: int, sibs: list[tuple[str, int, Optional[int], Optional[int], int, int]],
+                 k1_positive: bool) -> tuple[dict[str, int], int]:
+    """:func:`divide_among_siblings` for ``total = tn / td`` (``td > 0``) with every amount an int
+    in one common unit and no historical usage; shares come back as numerators over one common
+    denominator. ``sibs``: ``(name, request, quota or None (unlimited), limit or None, priority,
+    weight)`` with the weights scaled to ints of one common unit (0 for a weight <= 0).
+    ``k1_positive``: ``1 + k > 0``. With no usage, ``P_i = (1 + k) W'_i``, so a round gives
+    ``remaining * w_i / sum(w of unsatisfied)`` when ``1 + k > 0`` and nothing otherwise."""
+    d = td
+    share: dict[str, int] = {}
+    cap: dict[str, int] = {}
+    for name, request, quota, limit, _, _ in sibs:
+        c = request if limit is None or request <= limit else limit
+        cap[name] = c * td
+        deserved = tn if quota is None else quota * td
+        share[name] = deserved if deserved < cap[name] else cap[name]
+    given = sum(share.values())
+    if given > tn:
+        # Quotas oversubscribe what the parent has: scale the deserved phase down (nothing remains)
+        return {name: v * tn for name, v in share.items()}, d * given
+    remaining = tn - given
+    if remaining <= 0 or not k1_positive:
+        return share, d
+    for prio in sorted({s[4] for s in sibs}, reverse=True):
+        bucket = [(s[0], s[5]) for s in sibs if s[4] == prio and s[5] > 0]
+        while remaining > 0:
+            unsat = [(name, w) for name, w in bucket if share[name] < cap[name]]
+            if not unsat:
+                break
+            wsum = sum(w for _, w in unsat)
+            # a new common denominator d * wsum: every amount times wsum
+            d *= wsum
+            for name in share:
+                share[name] *= wsum
+                cap[name] *= wsum
+            handed = 0
+            satisfied = False
+            for name, w in unsat:
+                give = remaining * w
+                need = cap[name] - share[name]
+                if need <= give:
+                    give = need
+                    satisfied = True
+                share[name] += give
+                handed += give
+            remaining = remaining * wsum - handed
+            if not satisfied:
+                break  # everything was handed out exactly
+    return share, d
+
+
+def _fast_fair_shares(tree: QueueTree, capacity: Mapping[str, Number], demand: Mapping[str, Mapping[str, Number]],
+                      usage: Optional[Mapping[str, Mapping[str, Number]]], k_value: Number
+                      ) -> Optional[dict[str, dict[str, float]]]:
+    """:func:`compute_fair_shares` (exact mode) in integer arithmetic, or ``None`` where it does
+    not apply (historical usage, or an input the exact path would reject or that is not a plain
+    number: that path then runs and says why). Per resource every amount is scaled by the least
+    common multiple of the denominators, and each division keeps one common denominator: the
+    same rationals as the Fraction path, so the same floats (differential test in
+    tests/test_fairshare.py)."""
+    if usage:
+        return None
+    k = _ratio_of(k_value)
+    if k is None:
+        return None
+    k1_positive = k[0] + k[1] > 0  # 1 + k > 0 (denominator > 0)
+    for name in demand:
+        if name not in tree:
+            return None
+    names, walk, children, prio = _tree_shape(tree)
+    out: dict[str, dict[str, float]] = {name: {} for name in names}
+    for resource in capacity:
+        total = _ratio_of(capacity[resource])
+        if total is None or total[0] < 0:
+            return None
+        own: dict[str, tuple[int, int]] = {}
+        specs: dict[str, tuple[Optional[tuple[int, int]], Optional[tuple[int, int]], Optional[tuple[int, int]]]] = {}
+        dens = [total[1]]
+        for name in names:
+            row = demand.get(name)
+            v = _ratio_of(row.get(resource, 0)) if row is not None else (0, 1)
+            if v is None or v[0] < 0:
+                return None
+            own[name] = v
+            dens.append(v[1])
+            spec = tree[name].spec(resource)
+            for x in (spec.quota, spec.limit, spec.over_quota_weight):
+                if type(x) is not float and type(x) is not int or not math.isfinite(x):
+                    return None
+            quota = None if spec.quota == UNLIMITED else spec.quota.as_integer_ratio()
+            limit = None if spec.limit == UNLIMITED else spec.limit.as_integer_ratio()
+            weight = spec.over_quota_weight.as_integer_ratio() if spec.over_quota_weight > 0 else None
+            if quota is not None:
+                dens.append(quota[1])
+            if limit is not None:
+                dens.append(limit[1])
+            specs[name] = (quota, limit, weight)
+        unit = _lcm_of(dens)  # every amount is an int number of 1/unit
+        wunit = _lcm_of([w[1] for _, _, w in specs.values() if w is not None])
+        quota_i: dict[str, Optional[int]] = {}
+        limit_i: dict[str, Optional[int]] = {}
+        weight_i: dict[str, int] = {}
+        for name, (quota, limit, weight) in specs.items():
+            quota_i[name] = None if quota is None else quota[0] * (unit // quota[1])
+            limit_i[name] = None if limit is None else limit[0] * (unit // limit[1])
+            weight_i[name] = 0 if weight is None else weight[0] * (wunit // weight[1])
+        agg: dict[str, int] = {}
+        for name in reversed(walk):  # children before parents (aggregate_demand, capped by child limits)
+            a = own[name][0] * (unit // own[name][1])
+            for c in children[name]:
+                lim, v = limit_i[c], agg[c]
+                a += v if lim is None or v <= lim else lim
+            agg[name] = a
+
+        def divide(tn: int, td: int, group: list[str]) -> dict[str, tuple[int, int]]:
+            sibs = [(n, agg[n], quota_i[n], limit_i[n], prio[n], weight_i[n]) for n in group]
+            nums, den = _divide_ints(tn, td, sibs, k1_positive)
+            return {n: (v, den) for n, v in nums.items()}
+
+        got: dict[str, tuple[int, int]] = {}
+        got.update(divide(total[0] * (unit // total[1]), 1, tree.roots))
+        for parent in walk:
+            kids = children[parent]
+            if kids:
+                pn, pd = got[parent]
+                got.update(divide(pn, pd, kids))
+        for name in names:
+            n, den = got[name]
+            out[name][resource] = _float_down_ratio(n, den * unit)
+    return out
+
+
+def _float_down_ratio(n: int, d: int) -> float:
+    """The largest float <= n / d (``d > 0``): :func:`_float_down` without a Fraction."""
+    f = n / d  # correctly rounded, as float(Fraction(n, d))
+    a, b = f.as_integer_ratio()
+    if a * d > n * b:
+        f = math.nextafter(f, -math.inf)
+    return f
 
 
 # --- KAI's division, for comparison ----------------------------------------------------------
