@@ -192,12 +192,15 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it():
     before = gc.get_threshold()
     run_jobs(NODES, QUEUES, jobs)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
-    gc.freeze()  # a caller's frozen heap stays frozen
+    gc.freeze()  # a caller's frozen heap stays frozen: the run never unfreezes it
+    unfreezes = []
+    real_unfreeze = gc.unfreeze
     try:
-        frozen = gc.get_freeze_count()
+        gc.unfreeze = lambda: unfreezes.append(1)  # type: ignore[assignment]
         run_jobs(NODES, QUEUES, jobs)
-        assert gc.get_freeze_count() >= frozen
+        assert not unfreezes and gc.get_freeze_count() > 0
     finally:
+        gc.unfreeze = real_unfreeze  # type: ignore[assignment]
         gc.unfreeze()
 
 
