@@ -505,6 +505,9 @@ class _Cluster:
             self._estimator = RequestEstimator(self.snap.slices, self.snap.classes)
         return self._estimator
 
+    # charge_for of claimless pods: (id(pod), GPU memory) -> (pod, charge); see charge_for
+    _charges: Optional[dict[tuple[int, Optional[int]], tuple[PodInfo, dict[str, Fraction]]]] = None
+
     def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None,
                    new_claims: Optional[dict[Key, dict[str, Any]]] = None) -> dict[str, Fraction]:
         """What the pod counts against its queue: GPUs, CPU millicores, memory MB.
@@ -512,7 +515,28 @@ class _Cluster:
         DRA claims count the devices actually allocated (``new_claims``: allocations being made
         now; then those made earlier in the run; then the snapshot's), see
         :func:`~gpuplane.scheduler.snapshot.claim_gpu_units`; an unallocated claim counts its
-        request estimate."""
+        request estimate.
+
+        A claimless pod's charge depends only on the pod (unchanged in a run) and the GPU memory
+        of the node: memoised per (pod object, GPU memory), which saves building its Fractions
+        on every call (the hot paths call this millions of times). The result is a fresh dict
+        (callers may keep it, e.g. as a Placement's charge)."""
+        if not pod.claims:
+            mem = node.gpu_memory_mib if node is not None else None
+            charges = self._charges
+            if charges is None:
+                charges = self._charges = {}
+            hit = charges.get((id(pod), mem))
+            if hit is not None and hit[0] is pod:
+                return hit[1].copy()
+            charge = self._charge(pod, node, None)
+            charges[(id(pod), mem)] = (pod, charge)  # the pod is kept: its id is not reused
+            return charge.copy()
+        return self._charge(pod, node, new_claims)
+
+    def _charge(self, pod: PodInfo, node: Optional[NodeInfo],
+                new_claims: Optional[dict[Key, dict[str, Any]]]) -> dict[str, Fraction]:
+        """:meth:`charge_for` computed."""
         gpu = Fraction(0)
         if pod.gpu.whole:
             gpu = Fraction(pod.gpu.whole)
@@ -1583,15 +1607,19 @@ class _Cluster:
         self._bump()
         self._freed += 1
         ns = self.nodes[pod.node_name]
-        ns.cpu += pod.cpu_milli
-        ns.memory += pod.memory
+        ns.cpu += _num(pod.cpu_milli)  # ints while whole (see _num): the same values, cheaper
+        ns.memory += _num(pod.memory)
         ns.pods += 1
         for r, v in pod.other.items():
             ns.other[r] = ns.other.get(r, Fraction(0)) + v
-        indices, share = self.held_gpu.get(pod.key, ([], Fraction(0)))
-        for i in indices:
-            ns.gpu_used[i] -= share
-            ns.gpu_free += share
+        held = self.held_gpu.get(pod.key)
+        if held is not None and held[0]:
+            indices, share = held
+            share = _num(share)
+            used = ns.gpu_used
+            for i in indices:
+                used[i] -= share
+            ns.gpu_free += len(indices) * share  # one index update per pod
         group = self._group_of(pod)
         self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, -1)
         freed = self._free_claims(pod) if pod.claims else None
@@ -1620,24 +1648,34 @@ class _Cluster:
         self.released.discard(pod.key)
         self._bump()
         ns = self.nodes[pod.node_name]
-        ns.cpu -= pod.cpu_milli
-        ns.memory -= pod.memory
+        ns.cpu -= _num(pod.cpu_milli)
+        ns.memory -= _num(pod.memory)
         ns.pods -= 1
         for r, v in pod.other.items():
             ns.other[r] = ns.other.get(r, Fraction(0)) - v
-        indices, share = self.held_gpu.get(pod.key, ([], Fraction(0)))
-        for i in indices:
-            ns.gpu_used[i] += share
-            ns.gpu_free -= share
+        held = self.held_gpu.get(pod.key)
+        if held is not None and held[0]:
+            indices, share = held
+            share = _num(share)
+            used = ns.gpu_used
+            for i in indices:
+                used[i] += share
+            ns.gpu_free -= len(indices) * share  # one index update per pod
         group = self._group_of(pod)
         self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, +1)
 
     def _add_chain(self, table: dict[str, dict[str, Fraction]], queue: str, charge: dict[str, Fraction], sign: int) -> None:
         if queue not in self.snap.tree:
             return
+        # no Fraction products, nothing added for a zero: the same sums (the rows are Fractions)
+        items = [(r, _num(charge[r])) for r in RESOURCES if charge[r]]
         for q in self._chain(queue):
-            for r in RESOURCES:
-                table[q][r] += sign * charge[r]
+            row = table[q]
+            for r, c in items:
+                if sign > 0:
+                    row[r] += c
+                else:
+                    row[r] -= c
 
     def evict(self, pod: PodInfo, action: str, message: str) -> None:
         """Mark a pod evicted in this round: it is Releasing until the round ends."""
