@@ -257,6 +257,7 @@ def _fractions(table: dict[str, dict[str, Fraction | int]]) -> dict[str, dict[st
 
 
 _UNSET = object()
+_F0 = Fraction(0)  # a shared zero for the hot paths (Fractions are immutable)
 
 
 def _gt(a: Fraction | int, b: Fraction | int) -> bool:
@@ -711,7 +712,7 @@ class _Cluster:
                 if v > ns.other.get(r, Fraction(0)):
                     return f"insufficient {r}", None
         indices: list[int] = []
-        share = Fraction(0)
+        share = _F0
         if pod.gpu.whole or pod.gpu.is_shared:
             if not ns.gpu_used:
                 return "no nvidia.com/gpu on the node", None
@@ -751,8 +752,8 @@ class _Cluster:
                 key = (claim.metadata.namespace or "default", claim.metadata.name)
                 new_claims.append((key, allocation))
                 devices += [r["device"] for r in allocation.get("devices", {}).get("results", []) if not r.get("adminAccess")]
-        return None, Placement(pod.key, info.name, indices, share, new_claims, sorted(set(devices)), {},
-                               False, self.round)
+        return None, Placement(pod.key, info.name, indices, share, new_claims, sorted(set(devices)) if devices else [],
+                               {}, False, self.round)
 
     def place(self, pod: PodInfo, group: GroupInfo, only: Optional[frozenset[str]] = None,
               rank: Optional[dict[str, int]] = None) -> Placement | PendingReason:
