@@ -894,8 +894,11 @@ class _Cluster:
 
     @staticmethod
     def _shape_key(pod: PodInfo) -> tuple:
-        """Everything about a claimless pod that node fitting reads (its equivalence class)."""
-        return (pod.cpu_milli, pod.memory, tuple(sorted(pod.other.items())), repr(pod.gpu), _Cluster._static_key(pod))
+        """Everything about a claimless pod that node fitting reads (its equivalence class).
+        Whole amounts as ints (see _num): equal and hashed alike, but hashing a Fraction is slow
+        and the key is hashed on every lookup."""
+        return (_num(pod.cpu_milli), _num(pod.memory), tuple(sorted(pod.other.items())), repr(pod.gpu),
+                _Cluster._static_key(pod))
 
     def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement | PendingReason:
         if placement.claims:  # private copies: the allocator memo keeps its own
@@ -1011,8 +1014,9 @@ class _Cluster:
         if p.claims or pod.claims:
             self._bump()
         else:  # the new state is the old one plus exactly this (see __init__)
-            sig = (self.version, p.node, tuple(p.gpu_indices), p.gpu_share, pod.cpu_milli, pod.memory,
-                   tuple(sorted(pod.other.items())) if pod.other else ())
+            # whole amounts as ints (see _num): equal and hashed alike, hashed much faster
+            sig = (self.version, p.node, tuple(p.gpu_indices), _num(p.gpu_share), _num(pod.cpu_milli),
+                   _num(pod.memory), tuple(sorted(pod.other.items())) if pod.other else ())
             v = self._vtab.get(sig)
             if v is None:
                 self._vnext += 1
