@@ -30,7 +30,7 @@ def _objects(specs: list[tuple[str, str, Any, bool, int]]) -> list[dict[str, Any
     objs = [m.queue("dept"), m.queue("qa", parent="dept", gpu_quota=2), m.queue("qb", parent="dept", gpu_quota=1),
             m.queue("qc", gpu_quota=2)]
     for name, gpus, mem in NODES:
-        objs.append(m.node(name, gpus=gpus, cpu="64", memory="256Gi", gpu_memory_mib=mem))
+        objs.append(m.node(name, gpus=gpus, cpu="3", memory="6Gi", gpu_memory_mib=mem))  # cpu and memory run out too
     for i, (queue, kind, amount, running, node) in enumerate(specs):
         kw: dict[str, Any] = {"queue": queue, "cpu": "500m" if i % 2 else "1", "memory": "1500Mi" if i % 3 else "1Gi"}
         if kind == "whole":
@@ -100,3 +100,51 @@ def test_release_rehold_round_trip(specs: list[tuple[str, str, Any, bool, int]])
     for p, token in reversed(tokens):
         c.rehold(p, token)
     assert _state(c) == before
+
+
+def _scan_result(c: _Cluster, pod: Any) -> Any:
+    group = c._group_of(pod)
+    out = c._scan(pod, group, list(c.snap.nodes), None, [], [], None, c._static_key(pod), c.charge_for(pod))
+    if not isinstance(out, tuple):
+        return out.code, out.message
+    best, counts, total = out
+    return (None if best is None else (best.node, best.gpu_indices)), counts, total
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pod_specs, st.lists(st.tuples(st.sampled_from(["place", "place", "release", "rehold", "undo"]),
+                                     st.integers(0, 100)), max_size=12))
+def test_scan_node_memo_equals_fresh_scan(specs: list[tuple[str, str, Any, bool, int]],
+                                          ops: list[tuple[str, int]]) -> None:
+    """``_scan`` reuses a node's reason for a pod shape while the node's epoch is unchanged: after
+    any sequence of placements, undos, releases and reholds it answers as a scan without the memo."""
+    snap = build_snapshot(m.schedule_objects(_objects(specs)))
+    c = _Cluster(snap, SchedulerConfig(), NOW)
+    pending = [p for p in snap.pods.values() if not p.holds_resources]
+    running = [p for p in snap.pods.values() if p.holds_resources]
+    placed: list[Any] = []
+    released: list[Any] = []
+    for op, i in ops:
+        if op == "place" and pending:
+            pod = pending[i % len(pending)]
+            if pod.key not in c.placements:
+                res = c.place(pod, c._group_of(pod))
+                if not hasattr(res, "code"):
+                    placed.append((pod, res))
+        elif op == "undo" and placed:
+            pod, pl = placed.pop(i % len(placed))
+            c.undo(pl, pod)
+        elif op == "release" and running:
+            pod = running[i % len(running)]
+            if pod.key not in c.released:
+                released.append((pod, c.release(pod)))
+        elif op == "rehold" and released:
+            pod, token = released.pop(i % len(released))
+            c.rehold(pod, token)
+        for pod in pending:
+            got = _scan_result(c, pod)
+            memo = c.__dict__.pop("_why_nodes", None)
+            want = _scan_result(c, pod)
+            if memo is not None:
+                c._why_nodes = memo
+            assert got == want

@@ -338,7 +338,11 @@ class _DraFit:
 
 
 class _NodeState:
-    __slots__ = ("cpu", "memory", "pods", "other", "gpu_used", "_gpu_free", "name", "index")
+    """One node's free resources in a run. ``epoch``: bumped on every change once the run's
+    cluster is set up (apply, undo, release, rehold), so a node's answer for a pod shape can be
+    reused while its epoch is the same (see ``_Cluster._scan``)."""
+
+    __slots__ = ("cpu", "memory", "pods", "other", "gpu_used", "_gpu_free", "name", "index", "epoch")
 
     def __init__(self, cpu: Fraction, memory: Fraction, pods: int, other: dict[str, Fraction],
                  gpu_used: list[Fraction], gpu_free: Fraction = Fraction(0), name: str = "",
@@ -351,6 +355,7 @@ class _NodeState:
         self._gpu_free = gpu_free  # sum of (1 - used) over the GPUs
         self.name = name
         self.index = index
+        self.epoch = 0
         if index is not None:
             index.add(gpu_free, name)
 
@@ -367,6 +372,7 @@ class _NodeState:
                 self.index.add(value, self.name)
             self.index.refresh(self.name, self.gpu_used)  # every change of gpu_used comes with one of gpu_free
         self._gpu_free = value
+        self.epoch += 1
 
 
 def _bytes(value: Fraction) -> str:
@@ -847,6 +853,8 @@ class _Cluster:
             return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
         return self._bind(best, pod, group)
 
+    _why_nodes: dict[tuple[tuple, str], tuple[int, str]]  # _scan: (pod shape, node) -> (node epoch, why not)
+
     def _scan(self, pod: PodInfo, group: GroupInfo, nodes: list[NodeInfo], rank: Optional[dict[str, int]],
               to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
               dra_shape: Optional[tuple], skey: bytes, charge: dict[str, Fraction]
@@ -858,13 +866,35 @@ class _Cluster:
         best: Optional[tuple[tuple, Placement]] = None
         uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
         shared = pod.gpu.is_shared
+        # why a node did not fit a claimless pod depends only on the pod's shape and the node's
+        # state: kept per (shape, node) while the node's epoch is the same (the actions'
+        # simulations rescan every node after changing one or two)
+        nodes_by_name = self.nodes
+        memo = None
+        if not pod.claims and self.unique_names:
+            memo = self.__dict__.get("_why_nodes")
+            if memo is None:
+                memo = self._why_nodes = {}
+        shape = self._pod_shape(pod) if memo is not None else None
+        nominated = self.nominated.get(pod.key)
         for info in nodes:
+            if memo is not None:
+                ns = nodes_by_name[info.name]
+                mkey = (shape, info.name)
+                hit = memo.get(mkey)
+                if hit is not None and hit[0] == ns.epoch:
+                    why = hit[1]
+                    counts[why] = counts.get(why, 0) + 1
+                    continue
             try:
                 why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors, dra_shape, skey)
             except AllocationError as err:
                 return PendingReason(DRA_ERROR, f"its ResourceClaims cannot be allocated: {err}", queue=group.queue)
             if placement is None:
-                counts[why or "does not fit"] = counts.get(why or "does not fit", 0) + 1
+                why = why or "does not fit"
+                counts[why] = counts.get(why, 0) + 1
+                if memo is not None:
+                    memo[mkey] = (ns.epoch, why)
                 continue
             ns = self.nodes[info.name]
             gpu_free = (ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share if placement.gpu_indices
@@ -872,7 +902,7 @@ class _Cluster:
             partial = bool(shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
             inc = (self.frag.increase(info, pod, ns.gpu_used, ns.cpu, placement.gpu_indices, placement.gpu_share)
                    if self.frag is not None and ns.gpu_used else None)
-            key = (0 if self.nominated.get(pod.key) == info.name else 1, rank.get(info.name, 0) if rank else 0,
+            key = (0 if nominated == info.name else 1, rank.get(info.name, 0) if rank else 0,
                    node_score(info, pod, self.strategies, gpu_free, None if uses_gpu else ns.cpu - pod.cpu_milli,
                               partial, uses_gpu, inc))
             if best is None or key < best[0]:
@@ -1024,6 +1054,7 @@ class _Cluster:
             self._vstack.append((p, self.version))
             self.version = v
         ns = self.nodes[p.node]
+        ns.epoch += 1
         ns.cpu -= _num(pod.cpu_milli)
         ns.memory -= _num(pod.memory)
         ns.pods -= 1
@@ -1059,6 +1090,7 @@ class _Cluster:
             self._bump()
         self._freed += 1
         ns = self.nodes[p.node]
+        ns.epoch += 1
         ns.cpu += _num(pod.cpu_milli)
         ns.memory += _num(pod.memory)
         ns.pods += 1
@@ -1612,6 +1644,7 @@ class _Cluster:
         self._bump()
         self._freed += 1
         ns = self.nodes[pod.node_name]
+        ns.epoch += 1
         ns.cpu += _num(pod.cpu_milli)  # ints while whole (see _num): the same values, cheaper
         ns.memory += _num(pod.memory)
         ns.pods += 1
@@ -1653,6 +1686,7 @@ class _Cluster:
         self.released.discard(pod.key)
         self._bump()
         ns = self.nodes[pod.node_name]
+        ns.epoch += 1
         ns.cpu -= _num(pod.cpu_milli)
         ns.memory -= _num(pod.memory)
         ns.pods -= 1
