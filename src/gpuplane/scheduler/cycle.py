@@ -796,6 +796,17 @@ class _Cluster:
         if only is not None:
             return self._place_among(pod, group, only, rank or {}, to_allocate, allocated_selectors, dra_shape,
                                      skey, charge)
+        fkey = None
+        if not pod.claims or (claims_shape is not None and not allocated_selectors):
+            # node fitting depends only on the pod's shape (and its new claims' specs) and the
+            # node and DRA state: while nothing changed (``version``), a pod of the same shape
+            # that found no node finds none again (checked before the binpack shortcuts: they would
+            # find none either)
+            fkey = (self._pod_shape(pod), claims_shape)
+            hit = self._fail_cache.get(fkey)
+            if hit is not None and hit[0] == self.version:
+                return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
+                                     node_reasons=dict(hit[2]))
         if self._binpack_applies(pod):
             if pod.gpu.whole > 0:
                 found = self._binpack_whole(pod, skey)
@@ -803,16 +814,6 @@ class _Cluster:
                 found = self._binpack_fraction(pod, skey)
         if found is not None:
             return self._bind(found, pod, group)
-        fkey = None
-        if not pod.claims or (claims_shape is not None and not allocated_selectors):
-            # node fitting depends only on the pod's shape (and its new claims' specs) and the
-            # node and DRA state: while nothing changed (``version``), a pod of the same shape
-            # that found no node finds none again
-            fkey = (self._pod_shape(pod), claims_shape)
-            hit = self._fail_cache.get(fkey)
-            if hit is not None and hit[0] == self.version:
-                return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
-                                     node_reasons=dict(hit[2]))
         first_fit = dra_shape is not None and self._dra_first_fit_applies(pod, charge)
         if first_fit:
             # per claim shape and pod shape: pods of one shape pass the same checks before the
