@@ -76,6 +76,9 @@ def test_charge_for_memo_equals_fresh(specs: list[tuple[str, str, Any, bool, int
                 assert got is not c.charge_for(pod, node)  # a fresh dict each call
                 got["gpu"] = Fraction(99)  # a caller's change does not reach the memo
                 assert c.charge_for(pod, node) == c._charge(pod, node, None)
+    for pod in snap.pods.values():  # a holder's charge (the memo's dict) is the fresh one too
+        if pod.holds_resources:
+            assert c.held_charge(pod) == c._charge(pod, c.node_info.get(pod.node_name), None)
     # another object under the same key (a recreated pod) is not answered from the memo
     for pod in snap.pods.values():
         other = dataclasses.replace(pod, cpu_milli=pod.cpu_milli + 7)

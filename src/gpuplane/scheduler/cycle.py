@@ -529,17 +529,21 @@ class _Cluster:
         on every call (the hot paths call this millions of times). The result is a fresh dict
         (callers may keep it, e.g. as a Placement's charge)."""
         if not pod.claims:
-            mem = node.gpu_memory_mib if node is not None else None
-            charges = self._charges
-            if charges is None:
-                charges = self._charges = {}
-            hit = charges.get((id(pod), mem))
-            if hit is not None and hit[0] is pod:
-                return hit[1].copy()
-            charge = self._charge(pod, node, None)
-            charges[(id(pod), mem)] = (pod, charge)  # the pod is kept: its id is not reused
-            return charge.copy()
+            return self._shared_charge(pod, node).copy()
         return self._charge(pod, node, new_claims)
+
+    def _shared_charge(self, pod: PodInfo, node: Optional[NodeInfo]) -> dict[str, Fraction]:
+        """:meth:`charge_for` of a claimless pod, the memo's own dict: read it, never modify it."""
+        mem = node.gpu_memory_mib if node is not None else None
+        charges = self._charges
+        if charges is None:
+            charges = self._charges = {}
+        hit = charges.get((id(pod), mem))
+        if hit is not None and hit[0] is pod:
+            return hit[1]
+        charge = self._charge(pod, node, None)
+        charges[(id(pod), mem)] = (pod, charge)  # the pod is kept: its id is not reused
+        return charge
 
     def _charge(self, pod: PodInfo, node: Optional[NodeInfo],
                 new_claims: Optional[dict[Key, dict[str, Any]]]) -> dict[str, Fraction]:
@@ -780,7 +784,7 @@ class _Cluster:
                 to_allocate.append(self.snap.typed_claims[ref.claim])
             else:
                 allocated_selectors.append((ref.claim, sel))
-        charge = self.charge_for(pod)
+        charge = self.charge_for(pod) if pod.claims else self._shared_charge(pod, None)  # read only
         reason = self.queue_check(pod, group, charge)
         if reason is not None:
             return reason
@@ -1575,8 +1579,12 @@ class _Cluster:
         return p.node if p is not None else pod.node_name
 
     def held_charge(self, pod: PodInfo) -> dict[str, Fraction]:
+        """What a holder pod counts for (read it, never modify it: it may be a Placement's or a memo's)."""
         p = self.placements.get(pod.key)
-        return p.charge if p is not None else self.charge_for(pod, self.node_info.get(pod.node_name))
+        if p is not None:
+            return p.charge
+        node = self.node_info.get(pod.node_name)
+        return self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)
 
     def claim_users(self, ck: Key) -> list[Key]:
         """Every pod of the snapshot that names claim ``ck``."""
@@ -1660,7 +1668,9 @@ class _Cluster:
                 used[i] -= share
             ns.gpu_free += len(indices) * share  # one index update per pod
         group = self._group_of(pod)
-        self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, -1)
+        node = self.node_info[pod.node_name]
+        charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
+        self._add_queue(group.queue, charge, group.preemptible, -1)
         freed = self._free_claims(pod) if pod.claims else None
         self.released.add(pod.key)
         return (None, freed) if freed is not None else None
@@ -1702,7 +1712,9 @@ class _Cluster:
                 used[i] += share
             ns.gpu_free -= len(indices) * share  # one index update per pod
         group = self._group_of(pod)
-        self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, +1)
+        node = self.node_info[pod.node_name]
+        charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
+        self._add_queue(group.queue, charge, group.preemptible, +1)
 
     def _add_chain(self, table: dict[str, dict[str, Fraction]], queue: str, charge: dict[str, Fraction], sign: int) -> None:
         if queue not in self.snap.tree:
