@@ -533,8 +533,10 @@ class _Cluster:
         return self._charge(pod, node, new_claims)
 
     def _shared_charge(self, pod: PodInfo, node: Optional[NodeInfo]) -> dict[str, Fraction]:
-        """:meth:`charge_for` of a claimless pod, the memo's own dict: read it, never modify it."""
-        mem = node.gpu_memory_mib if node is not None else None
+        """:meth:`charge_for` of a claimless pod, the memo's own dict: read it, never modify it.
+        Only a shared-GPU pod's charge depends on the node (its GPU memory): one entry per pod
+        for the others, whatever the node."""
+        mem = node.gpu_memory_mib if node is not None and pod.gpu.is_shared else None
         charges = self._charges
         if charges is None:
             charges = self._charges = {}
