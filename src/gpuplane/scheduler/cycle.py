@@ -512,7 +512,7 @@ class _Cluster:
             self._estimator = RequestEstimator(self.snap.slices, self.snap.classes)
         return self._estimator
 
-    # charge_for of claimless pods: (id(pod), GPU memory) -> (pod, charge); see charge_for
+    # charge_for of claimless pods: (id(pod), GPU memory or None) -> (pod, charge); see _shared_charge
     _charges: Optional[dict[tuple[int, Optional[int]], tuple[PodInfo, dict[str, Fraction]]]] = None
 
     def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None,
@@ -524,10 +524,10 @@ class _Cluster:
         :func:`~gpuplane.scheduler.snapshot.claim_gpu_units`; an unallocated claim counts its
         request estimate.
 
-        A claimless pod's charge depends only on the pod (unchanged in a run) and the GPU memory
-        of the node: memoised per (pod object, GPU memory), which saves building its Fractions
-        on every call (the hot paths call this millions of times). The result is a fresh dict
-        (callers may keep it, e.g. as a Placement's charge)."""
+        A claimless pod's charge depends only on the pod (unchanged in a run) and, for a shared
+        GPU, the node's GPU memory: memoised per pod object (see :meth:`_shared_charge`), which
+        saves building its Fractions on every call (the hot paths call this millions of times).
+        The result is a fresh dict (callers may keep it, e.g. as a Placement's charge)."""
         if not pod.claims:
             return self._shared_charge(pod, node).copy()
         return self._charge(pod, node, new_claims)
