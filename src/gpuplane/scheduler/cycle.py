@@ -258,6 +258,7 @@ def _fractions(table: dict[str, dict[str, Fraction | int]]) -> dict[str, dict[st
 
 _UNSET = object()
 _CAPACITY_MEMO: Optional[tuple[tuple[NodeInfo, ...], dict[str, Fraction]]] = None  # _Cluster.capacity
+_F0 = Fraction(0)  # a shared zero for the hot paths (Fractions are immutable)
 
 
 def _gt(a: Fraction | int, b: Fraction | int) -> bool:
@@ -338,7 +339,11 @@ class _DraFit:
 
 
 class _NodeState:
-    __slots__ = ("cpu", "memory", "pods", "other", "gpu_used", "_gpu_free", "name", "index")
+    """One node's free resources in a run. ``epoch``: bumped on every change once the run's
+    cluster is set up (apply, undo, release, rehold), so a node's answer for a pod shape can be
+    reused while its epoch is the same (see ``_Cluster._scan``)."""
+
+    __slots__ = ("cpu", "memory", "pods", "other", "gpu_used", "_gpu_free", "name", "index", "epoch")
 
     def __init__(self, cpu: Fraction, memory: Fraction, pods: int, other: dict[str, Fraction],
                  gpu_used: list[Fraction], gpu_free: Fraction = Fraction(0), name: str = "",
@@ -351,6 +356,7 @@ class _NodeState:
         self._gpu_free = gpu_free  # sum of (1 - used) over the GPUs
         self.name = name
         self.index = index
+        self.epoch = 0
         if index is not None:
             index.add(gpu_free, name)
 
@@ -367,6 +373,7 @@ class _NodeState:
                 self.index.add(value, self.name)
             self.index.refresh(self.name, self.gpu_used)  # every change of gpu_used comes with one of gpu_free
         self._gpu_free = value
+        self.epoch += 1
 
 
 def _bytes(value: Fraction) -> str:
@@ -508,6 +515,9 @@ class _Cluster:
             self._estimator = RequestEstimator(self.snap.slices, self.snap.classes)
         return self._estimator
 
+    # charge_for of claimless pods: (id(pod), GPU memory or None) -> (pod, charge); see _shared_charge
+    _charges: Optional[dict[tuple[int, Optional[int]], tuple[PodInfo, dict[str, Fraction]]]] = None
+
     def charge_for(self, pod: PodInfo, node: Optional[NodeInfo] = None,
                    new_claims: Optional[dict[Key, dict[str, Any]]] = None) -> dict[str, Fraction]:
         """What the pod counts against its queue: GPUs, CPU millicores, memory MB.
@@ -515,7 +525,34 @@ class _Cluster:
         DRA claims count the devices actually allocated (``new_claims``: allocations being made
         now; then those made earlier in the run; then the snapshot's), see
         :func:`~gpuplane.scheduler.snapshot.claim_gpu_units`; an unallocated claim counts its
-        request estimate."""
+        request estimate.
+
+        A claimless pod's charge depends only on the pod (unchanged in a run) and, for a shared
+        GPU, the node's GPU memory: memoised per pod object (see :meth:`_shared_charge`), which
+        saves building its Fractions on every call (the hot paths call this millions of times).
+        The result is a fresh dict (callers may keep it, e.g. as a Placement's charge)."""
+        if not pod.claims:
+            return self._shared_charge(pod, node).copy()
+        return self._charge(pod, node, new_claims)
+
+    def _shared_charge(self, pod: PodInfo, node: Optional[NodeInfo]) -> dict[str, Fraction]:
+        """:meth:`charge_for` of a claimless pod, the memo's own dict: read it, never modify it.
+        Only a shared-GPU pod's charge depends on the node (its GPU memory): one entry per pod
+        for the others, whatever the node."""
+        mem = node.gpu_memory_mib if node is not None and pod.gpu.is_shared else None
+        charges = self._charges
+        if charges is None:
+            charges = self._charges = {}
+        hit = charges.get((id(pod), mem))
+        if hit is not None and hit[0] is pod:
+            return hit[1]
+        charge = self._charge(pod, node, None)
+        charges[(id(pod), mem)] = (pod, charge)  # the pod is kept: its id is not reused
+        return charge
+
+    def _charge(self, pod: PodInfo, node: Optional[NodeInfo],
+                new_claims: Optional[dict[Key, dict[str, Any]]]) -> dict[str, Fraction]:
+        """:meth:`charge_for` computed."""
         gpu = Fraction(0)
         if pod.gpu.whole:
             gpu = Fraction(pod.gpu.whole)
@@ -690,7 +727,7 @@ class _Cluster:
                 if v > ns.other.get(r, Fraction(0)):
                     return f"insufficient {r}", None
         indices: list[int] = []
-        share = Fraction(0)
+        share = _F0
         if pod.gpu.whole or pod.gpu.is_shared:
             if not ns.gpu_used:
                 return "no nvidia.com/gpu on the node", None
@@ -730,8 +767,8 @@ class _Cluster:
                 key = (claim.metadata.namespace or "default", claim.metadata.name)
                 new_claims.append((key, allocation))
                 devices += [r["device"] for r in allocation.get("devices", {}).get("results", []) if not r.get("adminAccess")]
-        return None, Placement(pod.key, info.name, indices, share, new_claims, sorted(set(devices)), {},
-                               False, self.round)
+        return None, Placement(pod.key, info.name, indices, share, new_claims, sorted(set(devices)) if devices else [],
+                               {}, False, self.round)
 
     def place(self, pod: PodInfo, group: GroupInfo, only: Optional[frozenset[str]] = None,
               rank: Optional[dict[str, int]] = None) -> Placement | PendingReason:
@@ -752,7 +789,7 @@ class _Cluster:
                 to_allocate.append(self.snap.typed_claims[ref.claim])
             else:
                 allocated_selectors.append((ref.claim, sel))
-        charge = self.charge_for(pod)
+        charge = self.charge_for(pod) if pod.claims else self._shared_charge(pod, None)  # read only
         reason = self.queue_check(pod, group, charge)
         if reason is not None:
             return reason
@@ -768,6 +805,17 @@ class _Cluster:
         if only is not None:
             return self._place_among(pod, group, only, rank or {}, to_allocate, allocated_selectors, dra_shape,
                                      skey, charge)
+        fkey = None
+        if not pod.claims or (claims_shape is not None and not allocated_selectors):
+            # node fitting depends only on the pod's shape (and its new claims' specs) and the
+            # node and DRA state: while nothing changed (``version``), a pod of the same shape
+            # that found no node finds none again (checked before the binpack shortcuts: they would
+            # find none either)
+            fkey = (self._pod_shape(pod), claims_shape)
+            hit = self._fail_cache.get(fkey)
+            if hit is not None and hit[0] == self.version:
+                return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
+                                     node_reasons=dict(hit[2]))
         if self._binpack_applies(pod):
             if pod.gpu.whole > 0:
                 found = self._binpack_whole(pod, skey)
@@ -775,16 +823,6 @@ class _Cluster:
                 found = self._binpack_fraction(pod, skey)
         if found is not None:
             return self._bind(found, pod, group)
-        fkey = None
-        if not pod.claims or (claims_shape is not None and not allocated_selectors):
-            # node fitting depends only on the pod's shape (and its new claims' specs) and the
-            # node and DRA state: while nothing changed (``version``), a pod of the same shape
-            # that found no node finds none again
-            fkey = (self._pod_shape(pod), claims_shape)
-            hit = self._fail_cache.get(fkey)
-            if hit is not None and hit[0] == self.version:
-                return PendingReason(NO_NODE_FITS, hit[1], queue=group.queue, nodes_total=len(self.snap.nodes),
-                                     node_reasons=dict(hit[2]))
         first_fit = dra_shape is not None and self._dra_first_fit_applies(pod, charge)
         if first_fit:
             # per claim shape and pod shape: pods of one shape pass the same checks before the
@@ -825,6 +863,8 @@ class _Cluster:
             return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
         return self._bind(best, pod, group)
 
+    _why_nodes: dict[tuple[tuple, str], tuple[int, str]]  # _scan: (pod shape, node) -> (node epoch, why not)
+
     def _scan(self, pod: PodInfo, group: GroupInfo, nodes: list[NodeInfo], rank: Optional[dict[str, int]],
               to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
               dra_shape: Optional[tuple], skey: bytes, charge: dict[str, Fraction]
@@ -836,13 +876,35 @@ class _Cluster:
         best: Optional[tuple[tuple, Placement]] = None
         uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
         shared = pod.gpu.is_shared
+        # why a node did not fit a claimless pod depends only on the pod's shape and the node's
+        # state: kept per (shape, node) while the node's epoch is the same (the actions'
+        # simulations rescan every node after changing one or two)
+        nodes_by_name = self.nodes
+        memo = None
+        if not pod.claims and self.unique_names:
+            memo = self.__dict__.get("_why_nodes")
+            if memo is None:
+                memo = self._why_nodes = {}
+        shape = self._pod_shape(pod) if memo is not None else None
+        nominated = self.nominated.get(pod.key)
         for info in nodes:
+            if memo is not None:
+                ns = nodes_by_name[info.name]
+                mkey = (shape, info.name)
+                hit = memo.get(mkey)
+                if hit is not None and hit[0] == ns.epoch:
+                    why = hit[1]
+                    counts[why] = counts.get(why, 0) + 1
+                    continue
             try:
                 why, placement = self._fit_node(pod, info, to_allocate, allocated_selectors, dra_shape, skey)
             except AllocationError as err:
                 return PendingReason(DRA_ERROR, f"its ResourceClaims cannot be allocated: {err}", queue=group.queue)
             if placement is None:
-                counts[why or "does not fit"] = counts.get(why or "does not fit", 0) + 1
+                why = why or "does not fit"
+                counts[why] = counts.get(why, 0) + 1
+                if memo is not None:
+                    memo[mkey] = (ns.epoch, why)
                 continue
             ns = self.nodes[info.name]
             gpu_free = (ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share if placement.gpu_indices
@@ -850,7 +912,7 @@ class _Cluster:
             partial = bool(shared and any(ns.gpu_used[i] for i in placement.gpu_indices))
             inc = (self.frag.increase(info, pod, ns.gpu_used, ns.cpu, placement.gpu_indices, placement.gpu_share)
                    if self.frag is not None and ns.gpu_used else None)
-            key = (0 if self.nominated.get(pod.key) == info.name else 1, rank.get(info.name, 0) if rank else 0,
+            key = (0 if nominated == info.name else 1, rank.get(info.name, 0) if rank else 0,
                    node_score(info, pod, self.strategies, gpu_free, None if uses_gpu else ns.cpu - pod.cpu_milli,
                               partial, uses_gpu, inc))
             if best is None or key < best[0]:
@@ -872,8 +934,11 @@ class _Cluster:
 
     @staticmethod
     def _shape_key(pod: PodInfo) -> tuple:
-        """Everything about a claimless pod that node fitting reads (its equivalence class)."""
-        return (pod.cpu_milli, pod.memory, tuple(sorted(pod.other.items())), repr(pod.gpu), _Cluster._static_key(pod))
+        """Everything about a claimless pod that node fitting reads (its equivalence class).
+        Whole amounts as ints (see _num): equal and hashed alike, but hashing a Fraction is slow
+        and the key is hashed on every lookup."""
+        return (_num(pod.cpu_milli), _num(pod.memory), tuple(sorted(pod.other.items())), repr(pod.gpu),
+                _Cluster._static_key(pod))
 
     def _bind(self, placement: Placement, pod: PodInfo, group: GroupInfo) -> Placement | PendingReason:
         if placement.claims:  # private copies: the allocator memo keeps its own
@@ -989,8 +1054,9 @@ class _Cluster:
         if p.claims or pod.claims:
             self._bump()
         else:  # the new state is the old one plus exactly this (see __init__)
-            sig = (self.version, p.node, tuple(p.gpu_indices), p.gpu_share, pod.cpu_milli, pod.memory,
-                   tuple(sorted(pod.other.items())) if pod.other else ())
+            # whole amounts as ints (see _num): equal and hashed alike, hashed much faster
+            sig = (self.version, p.node, tuple(p.gpu_indices), _num(p.gpu_share), _num(pod.cpu_milli),
+                   _num(pod.memory), tuple(sorted(pod.other.items())) if pod.other else ())
             v = self._vtab.get(sig)
             if v is None:
                 self._vnext += 1
@@ -998,6 +1064,7 @@ class _Cluster:
             self._vstack.append((p, self.version))
             self.version = v
         ns = self.nodes[p.node]
+        ns.epoch += 1
         ns.cpu -= _num(pod.cpu_milli)
         ns.memory -= _num(pod.memory)
         ns.pods -= 1
@@ -1033,6 +1100,7 @@ class _Cluster:
             self._bump()
         self._freed += 1
         ns = self.nodes[p.node]
+        ns.epoch += 1
         ns.cpu += _num(pod.cpu_milli)
         ns.memory += _num(pod.memory)
         ns.pods += 1
@@ -1588,8 +1656,12 @@ class _Cluster:
         return p.node if p is not None else pod.node_name
 
     def held_charge(self, pod: PodInfo) -> dict[str, Fraction]:
+        """What a holder pod counts for (read it, never modify it: it may be a Placement's or a memo's)."""
         p = self.placements.get(pod.key)
-        return p.charge if p is not None else self.charge_for(pod, self.node_info.get(pod.node_name))
+        if p is not None:
+            return p.charge
+        node = self.node_info.get(pod.node_name)
+        return self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)
 
     def claim_users(self, ck: Key) -> list[Key]:
         """Every pod of the snapshot that names claim ``ck``."""
@@ -1658,17 +1730,24 @@ class _Cluster:
         self._bump()
         self._freed += 1
         ns = self.nodes[pod.node_name]
-        ns.cpu += pod.cpu_milli
-        ns.memory += pod.memory
+        ns.epoch += 1
+        ns.cpu += _num(pod.cpu_milli)  # ints while whole (see _num): the same values, cheaper
+        ns.memory += _num(pod.memory)
         ns.pods += 1
         for r, v in pod.other.items():
             ns.other[r] = ns.other.get(r, Fraction(0)) + v
-        indices, share = self.held_gpu.get(pod.key, ([], Fraction(0)))
-        for i in indices:
-            ns.gpu_used[i] -= share
-            ns.gpu_free += share
+        held = self.held_gpu.get(pod.key)
+        if held is not None and held[0]:
+            indices, share = held
+            share = _num(share)
+            used = ns.gpu_used
+            for i in indices:
+                used[i] -= share
+            ns.gpu_free += len(indices) * share  # one index update per pod
         group = self._group_of(pod)
-        self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, -1)
+        node = self.node_info[pod.node_name]
+        charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
+        self._add_queue(group.queue, charge, group.preemptible, -1)
         freed = self._free_claims(pod) if pod.claims else None
         self.released.add(pod.key)
         return (None, freed) if freed is not None else None
@@ -1695,24 +1774,37 @@ class _Cluster:
         self.released.discard(pod.key)
         self._bump()
         ns = self.nodes[pod.node_name]
-        ns.cpu -= pod.cpu_milli
-        ns.memory -= pod.memory
+        ns.epoch += 1
+        ns.cpu -= _num(pod.cpu_milli)
+        ns.memory -= _num(pod.memory)
         ns.pods -= 1
         for r, v in pod.other.items():
             ns.other[r] = ns.other.get(r, Fraction(0)) - v
-        indices, share = self.held_gpu.get(pod.key, ([], Fraction(0)))
-        for i in indices:
-            ns.gpu_used[i] += share
-            ns.gpu_free -= share
+        held = self.held_gpu.get(pod.key)
+        if held is not None and held[0]:
+            indices, share = held
+            share = _num(share)
+            used = ns.gpu_used
+            for i in indices:
+                used[i] += share
+            ns.gpu_free -= len(indices) * share  # one index update per pod
         group = self._group_of(pod)
-        self._add_queue(group.queue, self.charge_for(pod, self.node_info[pod.node_name]), group.preemptible, +1)
+        node = self.node_info[pod.node_name]
+        charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
+        self._add_queue(group.queue, charge, group.preemptible, +1)
 
     def _add_chain(self, table: dict[str, dict[str, Fraction]], queue: str, charge: dict[str, Fraction], sign: int) -> None:
         if queue not in self.snap.tree:
             return
+        # no Fraction products, nothing added for a zero: the same sums (the rows are Fractions)
+        items = [(r, _num(charge[r])) for r in RESOURCES if charge[r]]
         for q in self._chain(queue):
-            for r in RESOURCES:
-                table[q][r] += sign * charge[r]
+            row = table[q]
+            for r, c in items:
+                if sign > 0:
+                    row[r] += c
+                else:
+                    row[r] -= c
 
     def evict(self, pod: PodInfo, action: str, message: str) -> None:
         """Mark a pod evicted in this round: it is Releasing until the round ends."""

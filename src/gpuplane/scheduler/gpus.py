@@ -17,6 +17,9 @@ from ..api.core import GpuDemand
 
 __all__ = ["gpu_index", "per_device_share", "choose_gpus"]
 
+_ZERO = Fraction(0)  # (Fractions are immutable: shared rather than built per call)
+_ONE = Fraction(1)
+
 
 def gpu_index(name: str, count: int) -> Optional[int]:
     """``gpu-3`` -> 3 when the node has more than 3 GPUs, else ``None``."""
@@ -36,7 +39,7 @@ def per_device_share(demand: GpuDemand, gpu_memory_mib: Optional[int]) -> Option
     if demand.memory_mib is not None:
         if not gpu_memory_mib:
             return None
-        return min(Fraction(1), Fraction(demand.memory_mib, gpu_memory_mib))
+        return min(_ONE, Fraction(demand.memory_mib, gpu_memory_mib))
     return None
 
 
@@ -50,24 +53,24 @@ def choose_gpus(used: list[Fraction], demand: GpuDemand, gpu_memory_mib: Optiona
     if demand.whole:
         free = [i for i, u in enumerate(used) if not u]
         if len(free) < demand.whole:
-            return None, Fraction(0), f"fewer than {demand.whole} free GPUs"
-        return free[:demand.whole], Fraction(1), ""
+            return None, _ZERO, f"fewer than {demand.whole} free GPUs"
+        return free[:demand.whole], _ONE, ""
     if demand.is_shared:
         if not used:
-            return None, Fraction(0), "no GPUs"
+            return None, _ZERO, "no GPUs"
         share = per_device_share(demand, gpu_memory_mib)
         if share is None:
-            return None, Fraction(0), "no nvidia.com/gpu.memory label (needed for a gpu-memory request)"
+            return None, _ZERO, "no nvidia.com/gpu.memory label (needed for a gpu-memory request)"
         room = 1 - share
         fits = [i for i, u in enumerate(used) if u <= room]
         if len(fits) < demand.num_devices:
             what = f"{demand.memory_mib}MiB of GPU memory" if demand.memory_mib is not None else f"{float(share):g} of a GPU"
             if demand.num_devices == 1:
-                return None, Fraction(0), f"no GPU with {what} free"
-            return None, Fraction(0), f"fewer than {demand.num_devices} GPUs with {what} free"
+                return None, _ZERO, f"no GPU with {what} free"
+            return None, _ZERO, f"fewer than {demand.num_devices} GPUs with {what} free"
         if strategy == "spread":
             fits.sort(key=lambda i: (used[i], i))
         else:
             fits.sort(key=lambda i: (-used[i], i))
         return sorted(fits[:demand.num_devices]), share, ""
-    return [], Fraction(0), ""
+    return [], _ZERO, ""

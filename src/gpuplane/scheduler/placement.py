@@ -111,10 +111,10 @@ def node_score(node: NodeInfo, pod: PodInfo, strategies: dict[str, str], free_gp
     """Sort key: the smallest key is the best node. ``frag_increase``: see :class:`FragScorer`
     (used by the ``fgd`` GPU strategy only, for GPU pods and for CPU-only pods on GPU nodes)."""
     if uses_gpu:
-        total = Fraction(max(node.gpus + node.dra_gpus, 1))
+        total = max(node.gpus + node.dra_gpus, 1)  # an int: only spread divides (as a Fraction)
         placement = gpu_placement_key(strategies["gpu"], free_gpu_after, total, frag_increase)
         return (0 if shares_partial_gpu else 1, 0, placement, node.name)
-    total = node.cpu_milli or Fraction(1)
+    total = node.cpu_milli or 1  # only spread divides (as a Fraction)
     placement = cpu_placement_key(strategies["cpu"], free_cpu_after, total, strategies["gpu"], frag_increase)
     cpu_only_node = node.gpus == 0 and node.dra_gpus == 0
     return (1, 0 if cpu_only_node else 1, placement, node.name)
