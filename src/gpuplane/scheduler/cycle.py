@@ -469,6 +469,12 @@ class _Cluster:
         self.held_gpu: dict[Key, tuple[list[int], Fraction]] = {}
         self.evicted: dict[Key, str] = {}  # evicted this round: still holds its node resources
         self.released: set[Key] = set()  # evicted in an earlier round: deleted and recreated as Pending
+        # pending_pods memo: id(group) -> (generation, group, pending list). ``_pp_gen`` goes up on
+        # every change to ``placements``, ``released`` or ``evicted`` (apply, undo, release, rehold,
+        # evict, finish_evictions, begin_round), the only state pending_pods reads besides the
+        # snapshot's pods, which do not change in a run
+        self._pp_gen = 0
+        self._pp_memo: dict[int, tuple[int, GroupInfo, list[PodInfo]]] = {}
         self.nominated: dict[Key, str] = {}
         self.nominated_round: dict[Key, int] = {}
         self.group_evicted_at: dict[Any, float] = {}
@@ -1092,6 +1098,7 @@ class _Cluster:
         self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, +1)
         self.placements[pod.key] = p
         self.released.discard(pod.key)
+        self._pp_gen += 1
 
     def undo(self, p: Placement, pod: PodInfo) -> None:
         if self._vstack and self._vstack[-1][0] is p:
@@ -1123,6 +1130,7 @@ class _Cluster:
         del self.placements[pod.key]
         if pod.state != PENDING:
             self.released.add(pod.key)  # a recreated pod: what the snapshot says it held is gone
+        self._pp_gen += 1
 
     def _dra_checkpoint(self) -> AllocatedState:
         return self.allocator.checkpoint()
@@ -1138,7 +1146,24 @@ class _Cluster:
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
         """The group's pods waiting to be placed, oldest first. With SubGroups: the pods that
         would satisfy the tree first, and pods naming no leaf SubGroup left out (they can never
-        be placed; :meth:`_unplaceable` explains them)."""
+        be placed; :meth:`_unplaceable` explains them).
+
+        Memoized per group while ``_pp_gen`` stands (see __init__): the answer is a function of
+        the snapshot's pods (fixed in a run), ``placements`` and ``released`` (and, through
+        SubGroup ordering, ``evicted`` and active counts, which read the same state), and every
+        change to those bumps ``_pp_gen``. A fresh list each call (callers may keep or change it)."""
+        hit = self._pp_memo.get(id(group))
+        if hit is not None and hit[0] == self._pp_gen and hit[1] is group:
+            return list(hit[2])
+        gen = self._pp_gen
+        out = self._pending_pods(group)
+        if gen == self._pp_gen:  # nothing changed while computing it
+            self._pp_memo[id(group)] = (gen, group, out)
+            return list(out)
+        return out
+
+    def _pending_pods(self, group: GroupInfo) -> list[PodInfo]:
+        """:meth:`pending_pods` without the memo."""
         if len(group.pods) == 1 and group.raw is None:  # a pod without a PodGroup: no list building, no sort
             p = self.snap.pods[group.pods[0]]
             if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements:
@@ -1581,6 +1606,8 @@ class _Cluster:
         return jobs
 
     def begin_round(self) -> None:
+        self._pp_gen += 1
+        self._pp_memo.clear()
         if self.round <= 1:
             self._carry_nominations()
         self.finish_evictions()
@@ -1726,6 +1753,7 @@ class _Cluster:
             self.undo(p, pod)
             if pod.state != PENDING:
                 self.released.add(pod.key)
+            self._pp_gen += 1
             return (p, freed) if freed is not None else p
         self._bump()
         self._freed += 1
@@ -1750,6 +1778,7 @@ class _Cluster:
         self._add_queue(group.queue, charge, group.preemptible, -1)
         freed = self._free_claims(pod) if pod.claims else None
         self.released.add(pod.key)
+        self._pp_gen += 1
         return (None, freed) if freed is not None else None
 
     def rehold(self, pod: PodInfo, token: Any) -> None:
@@ -1770,8 +1799,10 @@ class _Cluster:
             p.claims = saved
             for ck, a in saved:
                 self.claim_alloc[ck] = a
+            self._pp_gen += 1
             return
         self.released.discard(pod.key)
+        self._pp_gen += 1
         self._bump()
         ns = self.nodes[pod.node_name]
         ns.epoch += 1
@@ -1810,6 +1841,7 @@ class _Cluster:
         """Mark a pod evicted in this round: it is Releasing until the round ends."""
         group = self._group_of(pod)
         self.evicted[pod.key] = self.node_of(pod)
+        self._pp_gen += 1
         self._add_chain(self.releasing_q, group.queue, self.held_charge(pod), +1)
         self.group_evicted_at[group.key if group.kind == "PodGroup" else ("pod", *pod.key)] = self.now_s
         self.evictions.append({"round": self.round, "action": action, "pod": pod.ref,
@@ -1827,6 +1859,7 @@ class _Cluster:
             pod = self.snap.pods[key]
             self.release(pod)
         self.evicted = {}
+        self._pp_gen += 1
         zero = _zero()  # (Fractions are immutable: one set of zeros for every row)
         self.releasing_q = {q: dict(zero) for q in self.snap.tree}
         self.pipelined_q = {q: dict(zero) for q in self.snap.tree}
