@@ -454,6 +454,9 @@ class _Cluster:
         self._vtab: dict[tuple, int] = {}
         self._vstack: list[tuple[Placement, int]] = []
         self._fail_cache: dict[tuple, tuple[int, str, dict[str, int]]] = {}  # pod shape -> (version, NoNodeFits)
+        # _place_gang: a claimless gang that failed (and was rolled back), by everything its
+        # attempt reads (see _gang_key) -> (queue state, pods placed, their nodes, (index, reason) failures)
+        self._gang_fail: dict[tuple, tuple[Any, int, list[str], list[tuple[int, PendingReason]]]] = {}
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
         self._with_jobs: dict[tuple[str, ...], tuple[set[str], dict[Optional[str], list[str]]]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
@@ -1259,16 +1262,31 @@ class _Cluster:
                     ) -> tuple[bool, int, dict[Key, PendingReason]]:
         """Place the gang's pods one by one (only on ``nodes`` if given); keep them if at least
         ``need`` fit, else roll back. ``(kept, pods placed, failures)``."""
+        gkey = self._gang_key(group, pending, need) if nodes is None else None
+        if gkey is not None:
+            qstate = self._queue_state(group.queue)
+            hit = self._gang_fail.get(gkey)
+            if hit is not None and hit[0] == qstate:  # (compared, not hashed: Fraction hashes are slow)
+                _, n_placed, on_nodes, fails = hit
+                # what the attempt would leave behind besides the identical node and queue state
+                # (caches only: node epochs, the freed counter)
+                for name in on_nodes:
+                    self.nodes[name].epoch += 2
+                self._freed += n_placed
+                return False, n_placed, {pending[i].key: r for i, r in fails}
+            version = self.version
         # (one pod: if it fails nothing was recorded, so there is nothing to roll back)
         checkpoint = self._dra_checkpoint() if len(pending) > 1 and any(p.claims for p in pending) else None
         placed: list[tuple[PodInfo, Placement]] = []
         failures: dict[Key, PendingReason] = {}
+        fails: list[tuple[int, PendingReason]] = []
         for i, pod in enumerate(pending):
             result = self.place(pod, group) if nodes is None else self.place(pod, group, nodes, rank)
             if isinstance(result, Placement):
                 placed.append((pod, result))
             else:
                 failures[pod.key] = result
+                fails.append((i, result))
                 if len(placed) + (len(pending) - i - 1) < need:
                     break
         if len(placed) >= need and placed:
@@ -1285,7 +1303,38 @@ class _Cluster:
             self.undo(p, pod)
         if checkpoint is not None:
             self._dra_rollback(checkpoint)
+        if gkey is not None and self.version == version:
+            self._gang_fail[gkey] = (qstate, len(placed), [p.node for _, p in placed], fails)
         return False, len(placed), failures
+
+    def _queue_state(self, queue: str) -> Optional[tuple]:
+        """What :meth:`queue_check` reads of the queue usage for ``queue``: its chain's rows."""
+        if queue not in self.snap.tree:
+            return None
+        alloc, alloc_np = self.alloc, self.alloc_np
+        return tuple((tuple(alloc[q].values()), tuple(alloc_np[q].values())) for q in self._chain(queue))
+
+    def _gang_key(self, group: GroupInfo, pending: list[PodInfo], need: int) -> Optional[tuple]:
+        """The gang-failure cache's key for placing ``pending`` anywhere (``None``: not cached).
+
+        Why it is exact: for claimless, not-nominated pods, :meth:`place` reads only the pod's
+        shape (:meth:`_pod_shape`: what node fitting, scoring and the charge read), the node
+        state (``version``: equal versions are equal node states, see __init__), the queue
+        state the queue check reads (the ``alloc`` and ``alloc_np`` rows of the queue's chain,
+        :meth:`_queue_state`, kept in the entry and compared on a hit) and the group's queue, preemptibility and priority (the check's inputs and messages).
+        What it does to that state is again a function of the same inputs (the placement
+        found, the charge added), so the whole attempt (pods in order, the stop rule from
+        ``need``) is. A failed attempt is rolled back; it is cached only if that returned to
+        the same version (claimless placements undone in reverse order do), so the node and
+        queue state after a hit are the ones the attempt would leave (node epochs and
+        ``_freed``, which only invalidate caches, are bumped as it would). Reasons carry no
+        pod names; the gang's own pod keys are put back by index."""
+        nominated = self.nominated
+        for p in pending:
+            if p.claims or p.key in nominated:
+                return None
+        return (self.version, group.queue, group.preemptible, group.priority, need,
+                tuple(self._pod_shape(p) for p in pending))
 
     def _gang_failed(self, group: GroupInfo, pending: list[PodInfo], active: int, need: int,
                      gang_info: dict[str, Any], n_placed: int, failures: dict[Key, PendingReason],
