@@ -454,6 +454,9 @@ class _Cluster:
         self._vtab: dict[tuple, int] = {}
         self._vstack: list[tuple[Placement, int]] = []
         self._fail_cache: dict[tuple, tuple[int, str, dict[str, int]]] = {}  # pod shape -> (version, NoNodeFits)
+        # _place_gang: a claimless gang that failed (and was rolled back), by everything its
+        # attempt reads (see _gang_key) -> (queue state, pods placed, their nodes, (index, reason) failures)
+        self._gang_fail: dict[tuple, tuple[Any, int, list[str], list[tuple[int, PendingReason]]]] = {}
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
         self._with_jobs: dict[tuple[str, ...], tuple[set[str], dict[Optional[str], list[str]]]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
@@ -469,6 +472,12 @@ class _Cluster:
         self.held_gpu: dict[Key, tuple[list[int], Fraction]] = {}
         self.evicted: dict[Key, str] = {}  # evicted this round: still holds its node resources
         self.released: set[Key] = set()  # evicted in an earlier round: deleted and recreated as Pending
+        # pending_pods memo: id(group) -> (generation, group, pending list). ``_pp_gen`` goes up on
+        # every change to ``placements``, ``released`` or ``evicted`` (apply, undo, release, rehold,
+        # evict, finish_evictions, begin_round), the only state pending_pods reads besides the
+        # snapshot's pods, which do not change in a run
+        self._pp_gen = 0
+        self._pp_memo: dict[int, tuple[int, GroupInfo, list[PodInfo]]] = {}
         self.nominated: dict[Key, str] = {}
         self.nominated_round: dict[Key, int] = {}
         self.group_evicted_at: dict[Any, float] = {}
@@ -1092,6 +1101,7 @@ class _Cluster:
         self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, +1)
         self.placements[pod.key] = p
         self.released.discard(pod.key)
+        self._pp_gen += 1
 
     def undo(self, p: Placement, pod: PodInfo) -> None:
         if self._vstack and self._vstack[-1][0] is p:
@@ -1123,6 +1133,7 @@ class _Cluster:
         del self.placements[pod.key]
         if pod.state != PENDING:
             self.released.add(pod.key)  # a recreated pod: what the snapshot says it held is gone
+        self._pp_gen += 1
 
     def _dra_checkpoint(self) -> AllocatedState:
         return self.allocator.checkpoint()
@@ -1138,7 +1149,24 @@ class _Cluster:
     def pending_pods(self, group: GroupInfo) -> list[PodInfo]:
         """The group's pods waiting to be placed, oldest first. With SubGroups: the pods that
         would satisfy the tree first, and pods naming no leaf SubGroup left out (they can never
-        be placed; :meth:`_unplaceable` explains them)."""
+        be placed; :meth:`_unplaceable` explains them).
+
+        Memoized per group while ``_pp_gen`` stands (see __init__): the answer is a function of
+        the snapshot's pods (fixed in a run), ``placements`` and ``released`` (and, through
+        SubGroup ordering, ``evicted`` and active counts, which read the same state), and every
+        change to those bumps ``_pp_gen``. A fresh list each call (callers may keep or change it)."""
+        hit = self._pp_memo.get(id(group))
+        if hit is not None and hit[0] == self._pp_gen and hit[1] is group:
+            return list(hit[2])
+        gen = self._pp_gen
+        out = self._pending_pods(group)
+        if gen == self._pp_gen:  # nothing changed while computing it
+            self._pp_memo[id(group)] = (gen, group, out)
+            return list(out)
+        return out
+
+    def _pending_pods(self, group: GroupInfo) -> list[PodInfo]:
+        """:meth:`pending_pods` without the memo."""
         if len(group.pods) == 1 and group.raw is None:  # a pod without a PodGroup: no list building, no sort
             p = self.snap.pods[group.pods[0]]
             if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements:
@@ -1234,16 +1262,31 @@ class _Cluster:
                     ) -> tuple[bool, int, dict[Key, PendingReason]]:
         """Place the gang's pods one by one (only on ``nodes`` if given); keep them if at least
         ``need`` fit, else roll back. ``(kept, pods placed, failures)``."""
+        gkey = self._gang_key(group, pending, need) if nodes is None else None
+        if gkey is not None:
+            qstate = self._queue_state(group.queue)
+            hit = self._gang_fail.get(gkey)
+            if hit is not None and hit[0] == qstate:  # (compared, not hashed: Fraction hashes are slow)
+                _, n_placed, on_nodes, fails = hit
+                # what the attempt would leave behind besides the identical node and queue state
+                # (caches only: node epochs, the freed counter)
+                for name in on_nodes:
+                    self.nodes[name].epoch += 2
+                self._freed += n_placed
+                return False, n_placed, {pending[i].key: r for i, r in fails}
+            version = self.version
         # (one pod: if it fails nothing was recorded, so there is nothing to roll back)
         checkpoint = self._dra_checkpoint() if len(pending) > 1 and any(p.claims for p in pending) else None
         placed: list[tuple[PodInfo, Placement]] = []
         failures: dict[Key, PendingReason] = {}
+        fails: list[tuple[int, PendingReason]] = []
         for i, pod in enumerate(pending):
             result = self.place(pod, group) if nodes is None else self.place(pod, group, nodes, rank)
             if isinstance(result, Placement):
                 placed.append((pod, result))
             else:
                 failures[pod.key] = result
+                fails.append((i, result))
                 if len(placed) + (len(pending) - i - 1) < need:
                     break
         if len(placed) >= need and placed:
@@ -1260,7 +1303,38 @@ class _Cluster:
             self.undo(p, pod)
         if checkpoint is not None:
             self._dra_rollback(checkpoint)
+        if gkey is not None and self.version == version:
+            self._gang_fail[gkey] = (qstate, len(placed), [p.node for _, p in placed], fails)
         return False, len(placed), failures
+
+    def _queue_state(self, queue: str) -> Optional[tuple]:
+        """What :meth:`queue_check` reads of the queue usage for ``queue``: its chain's rows."""
+        if queue not in self.snap.tree:
+            return None
+        alloc, alloc_np = self.alloc, self.alloc_np
+        return tuple((tuple(alloc[q].values()), tuple(alloc_np[q].values())) for q in self._chain(queue))
+
+    def _gang_key(self, group: GroupInfo, pending: list[PodInfo], need: int) -> Optional[tuple]:
+        """The gang-failure cache's key for placing ``pending`` anywhere (``None``: not cached).
+
+        Why it is exact: for claimless, not-nominated pods, :meth:`place` reads only the pod's
+        shape (:meth:`_pod_shape`: what node fitting, scoring and the charge read), the node
+        state (``version``: equal versions are equal node states, see __init__), the queue
+        state the queue check reads (the ``alloc`` and ``alloc_np`` rows of the queue's chain,
+        :meth:`_queue_state`, kept in the entry and compared on a hit) and the group's queue, preemptibility and priority (the check's inputs and messages).
+        What it does to that state is again a function of the same inputs (the placement
+        found, the charge added), so the whole attempt (pods in order, the stop rule from
+        ``need``) is. A failed attempt is rolled back; it is cached only if that returned to
+        the same version (claimless placements undone in reverse order do), so the node and
+        queue state after a hit are the ones the attempt would leave (node epochs and
+        ``_freed``, which only invalidate caches, are bumped as it would). Reasons carry no
+        pod names; the gang's own pod keys are put back by index."""
+        nominated = self.nominated
+        for p in pending:
+            if p.claims or p.key in nominated:
+                return None
+        return (self.version, group.queue, group.preemptible, group.priority, need,
+                tuple(self._pod_shape(p) for p in pending))
 
     def _gang_failed(self, group: GroupInfo, pending: list[PodInfo], active: int, need: int,
                      gang_info: dict[str, Any], n_placed: int, failures: dict[Key, PendingReason],
@@ -1581,6 +1655,8 @@ class _Cluster:
         return jobs
 
     def begin_round(self) -> None:
+        self._pp_gen += 1
+        self._pp_memo.clear()
         if self.round <= 1:
             self._carry_nominations()
         self.finish_evictions()
@@ -1726,6 +1802,7 @@ class _Cluster:
             self.undo(p, pod)
             if pod.state != PENDING:
                 self.released.add(pod.key)
+            self._pp_gen += 1
             return (p, freed) if freed is not None else p
         self._bump()
         self._freed += 1
@@ -1750,6 +1827,7 @@ class _Cluster:
         self._add_queue(group.queue, charge, group.preemptible, -1)
         freed = self._free_claims(pod) if pod.claims else None
         self.released.add(pod.key)
+        self._pp_gen += 1
         return (None, freed) if freed is not None else None
 
     def rehold(self, pod: PodInfo, token: Any) -> None:
@@ -1770,8 +1848,10 @@ class _Cluster:
             p.claims = saved
             for ck, a in saved:
                 self.claim_alloc[ck] = a
+            self._pp_gen += 1
             return
         self.released.discard(pod.key)
+        self._pp_gen += 1
         self._bump()
         ns = self.nodes[pod.node_name]
         ns.epoch += 1
@@ -1810,6 +1890,7 @@ class _Cluster:
         """Mark a pod evicted in this round: it is Releasing until the round ends."""
         group = self._group_of(pod)
         self.evicted[pod.key] = self.node_of(pod)
+        self._pp_gen += 1
         self._add_chain(self.releasing_q, group.queue, self.held_charge(pod), +1)
         self.group_evicted_at[group.key if group.kind == "PodGroup" else ("pod", *pod.key)] = self.now_s
         self.evictions.append({"round": self.round, "action": action, "pod": pod.ref,
@@ -1827,6 +1908,7 @@ class _Cluster:
             pod = self.snap.pods[key]
             self.release(pod)
         self.evicted = {}
+        self._pp_gen += 1
         zero = _zero()  # (Fractions are immutable: one set of zeros for every row)
         self.releasing_q = {q: dict(zero) for q in self.snap.tree}
         self.pipelined_q = {q: dict(zero) for q in self.snap.tree}
