@@ -332,6 +332,15 @@ def _simulate(c: "_Cluster", job: GroupInfo, victims: list[tuple[GroupInfo, list
     for _, pods in victims:
         for p in pods:
             tokens.append((p, c.release(p)))
+    out = _try_released(c, job, pending, need, victims, move)
+    for p, token in reversed(tokens):
+        c.rehold(p, token)
+    return out
+
+
+def _try_released(c: "_Cluster", job: GroupInfo, pending: list[PodInfo], need: int,
+                  victims: list[tuple[GroupInfo, list[PodInfo]]], move: bool) -> Optional[dict[Key, Placement]]:
+    """:func:`_simulate` with the victims already released: place, undo; the placements if it all fits."""
     checkpoint = c._dra_checkpoint() if any(p.claims for p in pending) else None
     placed: list[tuple[PodInfo, Placement]] = []
     for pod in pending:
@@ -356,8 +365,6 @@ def _simulate(c: "_Cluster", job: GroupInfo, victims: list[tuple[GroupInfo, list
         c.undo(p, pod)
     if checkpoint is not None:
         c._dra_rollback(checkpoint)
-    for p, token in reversed(tokens):
-        c.rehold(p, token)
     return out
 
 
@@ -373,12 +380,24 @@ def _gpu_freed(c: "_Cluster", pod: PodInfo) -> Fraction:
 
 
 def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, list[PodInfo]]],
-            accept=None, simulate=None) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
+            accept=None, simulate=None, move: bool = False
+            ) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
     """Add victims in order until the job fits; then drop the ones not needed.
 
     ``accept(candidate)`` says whether a victim may be added to those chosen so far (and records
     it); dropping a victim never breaks the rules, so it is not asked then. A cheap upper bound
-    (whole free GPUs per node) skips simulations that cannot succeed."""
+    (whole free GPUs per node) skips simulations that cannot succeed.
+
+    ``move``: simulate with :func:`_simulate`'s ``move=True`` (consolidation). Then, while victims
+    are added, those chosen so far stay released between two simulations instead of being held
+    again and released again for the next one: :func:`_simulate` releases the chosen victims in
+    order from the state the search started in, undoes its placements exactly and holds them
+    again exactly, so simulation k here sees the very state it would see there (that state plus
+    victims 1..k released in order). Only for an ``accept`` that reads no cluster state (the
+    victims stay released while it runs; consolidation's counts pods). All are held again, in
+    reverse order, before the victims not needed are dropped."""
+    if move and simulate is None:
+        return _search_move(c, job, candidates, accept)
     simulate = simulate or _simulate
     pending, need = _needed(c, job)
     if len(pending) < need:
@@ -415,6 +434,65 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
             break
     if fit is None:
         return None
+    return _drop_unneeded(c, job, chosen, fit, sims, simulate)
+
+
+def _search_move(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, list[PodInfo]]],
+                 accept=None) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
+    """:func:`_search` with ``move=True`` (see there): the same steps, the chosen victims kept
+    released between the simulations of the growing phase."""
+    pending, need = _needed(c, job)
+    if len(pending) < need:
+        return None
+    whole = [p.gpu.whole for p in pending]
+    w = min(whole) if whole and all(whole) and not any(p.claims for p in pending) else 0
+    avail = {n: ns.gpu_free for n, ns in c.nodes.items()}
+    slots = sum(int(a // w) for a in avail.values()) if w else 0
+    chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
+    fit = None
+    sims = 0
+    skipped: set[tuple[str, Key]] = set()
+    tokens: list[tuple[PodInfo, Any]] = []  # the victims released so far, in order
+    released = 0  # how many of ``chosen`` are released
+    try:
+        for cand in candidates:
+            surplus = isinstance(cand[1], _Surplus)
+            if not surplus and (cand[0].kind, cand[0].key) in skipped:
+                continue
+            if accept is not None and not accept(cand):
+                if surplus:
+                    skipped.add((cand[0].kind, cand[0].key))
+                continue
+            chosen.append(cand)
+            if w:
+                for p in cand[1]:
+                    node = c.node_of(p)
+                    if node in avail:
+                        slots -= int(avail[node] // w)
+                        avail[node] += _gpu_freed(c, p)
+                        slots += int(avail[node] // w)
+                if slots < need:
+                    continue
+            for _, pods in chosen[released:]:
+                for p in pods:
+                    tokens.append((p, c.release(p)))
+            released = len(chosen)
+            fit = _try_released(c, job, pending, need, chosen, True)
+            sims += 1
+            if fit is not None or sims >= MAX_SIMULATIONS:
+                break
+    finally:
+        for p, token in reversed(tokens):
+            c.rehold(p, token)
+    if fit is None:
+        return None
+    return _drop_unneeded(c, job, chosen, fit, sims, lambda cl, j, v: _simulate(cl, j, v, move=True))
+
+
+def _drop_unneeded(c: "_Cluster", job: GroupInfo, chosen: list[tuple[GroupInfo, list[PodInfo]]],
+                   fit: dict[Key, Placement], sims: int, simulate
+                   ) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
+    """The end of :func:`_search`: drop the victims the job's fit does not need."""
     # victims on nodes the job does not use are not needed
     used = {pl.node for key, pl in fit.items() if c._group_of(c.snap.pods[key]).key == job.key}
     near = _closure(chosen, [v for v in chosen if any(c.node_of(p) in used for p in v[1])])
@@ -946,6 +1024,7 @@ def consolidation(c: "_Cluster") -> None:
         return
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     shared: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
+    everyone: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None  # every job's candidate unit
     for job in _pending_jobs(c):
         if not job.preemptible:
             continue
@@ -973,19 +1052,22 @@ def consolidation(c: "_Cluster") -> None:
         if shape is not None and shape in failed:
             continue
         # the candidates are the same for every job holding nothing (it is no victim itself)
-        # until something is committed: built once then
+        # until something is committed: built once then. Whether a job may be a victim does not
+        # depend on the pending job, so every job's candidates are those of all jobs
+        # (``everyone``, built once per commit too) without its own: filtering that sorted list
+        # keeps the order sorting the filtered one gives (the sort is stable, the key per job)
         own = c.active_count(job) > 0
         cands = None if own else shared
         if cands is None:
-            cands = []
-            for g in c.snap.groups.values():
-                if g.key == job.key:
-                    continue
-                pods = _victim_ok(c, g)
-                if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
-                    continue
-                cands.append((g, pods))
-            cands.sort(key=lambda v: _victim_order(v[0]))
+            if everyone is None:
+                everyone = []
+                for g in c.snap.groups.values():
+                    pods = _victim_ok(c, g)
+                    if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
+                        continue
+                    everyone.append((g, pods))
+                everyone.sort(key=lambda v: _victim_order(v[0]))
+            cands = [v for v in everyone if v[0].key != job.key]
             if not own:
                 shared = cands
 
@@ -997,10 +1079,10 @@ def consolidation(c: "_Cluster") -> None:
             count[0] += len(cand[1])
             return True
 
-        found = _search(c, job, cands, small, lambda cl, j, v: _simulate(cl, j, v, move=True))
+        found = _search(c, job, cands, small, move=True)
         if found is not None:
             _commit(c, "consolidation", job, *found)
             failed.clear()
-            shared = None
+            shared = everyone = None
         elif shape is not None:
             failed.add(shape)
