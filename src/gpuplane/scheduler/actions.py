@@ -202,6 +202,29 @@ def _held_sum(c: "_Cluster", pods: list[PodInfo]) -> dict[str, Fraction]:
     return _charge_sum(charges + [simple]) if charges else simple
 
 
+def _held_gpu_sum(c: "_Cluster", pods: list[PodInfo]) -> dict[str, Fraction]:
+    """``{"gpu": _held_sum(c, pods)["gpu"]}``, the same value, without the other resources (the
+    reclaim search of a job that wants GPUs reads nothing else of a victim's charge): the
+    simple pods' whole GPUs added last, as :func:`_held_sum` adds them."""
+    gpus: list[Any] = []
+    whole = 0
+    simple = False
+    placements = c.placements
+    for p in pods:
+        d = p.gpu
+        if p.key in placements or p.claims or (not d.whole and d.is_shared) or type(p.memory) is not Fraction:
+            gpus.append(c.held_charge(p)["gpu"])
+            continue
+        whole += d.whole
+        simple = True
+    if not simple:
+        return {"gpu": _exact_total(gpus)}
+    if not gpus:
+        return {"gpu": whole}
+    gpus.append(whole)
+    return {"gpu": _exact_total(gpus)}
+
+
 def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
     """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; else
     the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured).
@@ -865,15 +888,16 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
                 yield from gs
 
     memo = known if known is not None and not explain else None
+    gpu_only = rs == ["gpu"] and not explain  # (then only a victim's GPUs are read: ch[r] for r in rs)
     for g in victim_groups():
         if g.queue == job.queue or g.queue not in c.snap.tree:
             continue
-        hit = memo.get(id(g)) if memo is not None else None
+        hit = memo.get((id(g), gpu_only)) if memo is not None else None
         if hit is None:
             pods = _victim_ok(c, g)
-            ch = _held_sum(c, pods) if pods is not None else None
+            ch = None if pods is None else _held_gpu_sum(c, pods) if gpu_only else _held_sum(c, pods)
             if memo is not None:
-                memo[id(g)] = (pods, ch)
+                memo[(id(g), gpu_only)] = (pods, ch)
         else:
             pods, ch = hit
         if pods is None:
