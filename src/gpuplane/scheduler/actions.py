@@ -889,7 +889,27 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
 
     memo = known if known is not None and not explain else None
     gpu_only = rs == ["gpu"] and not explain  # (then only a victim's GPUs are read: ch[r] for r in rs)
-    for g in victim_groups():
+    # The sorted candidates (and their charges) read of the job only its queue, ``rs`` and, through
+    # hopeful(), whether the request fits under the quota of each leveled reclaimer queue ``rl``
+    # (every rl: one per queue the loop below may visit); the rest is cluster state, unchanged
+    # until a commit (when the caller drops ``known``). So jobs that agree on those get the same
+    # list: it is memoised in ``known`` under that key.
+    ckey = None
+    cached = None
+    if memo is not None:
+        for q in _groups_by_queue(c):
+            if q == job.queue or q not in c.snap.tree:
+                continue
+            rl = _leveled(c, job.queue, q)[0]
+            if rl not in fits_cache:  # (hopeful's expression)
+                ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
+                fits_cache[rl] = all(q is not None and float(ra[r] + request[r]) <= q + EPS
+                                     for q, r in ((_quota(c, rl, r), r) for r in rs))
+        ckey = ("cands", job.queue, tuple(rs), tuple(sorted(fits_cache.items())))
+        cached = memo.get(ckey)
+        if cached is not None:
+            cands, unit_ch = cached
+    for g in (() if cached is not None else victim_groups()):
         if g.queue == job.queue or g.queue not in c.snap.tree:
             continue
         hit = memo.get((id(g), gpu_only)) if memo is not None else None
@@ -924,6 +944,8 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
     if not cands:
         if explain:
             plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
+        if ckey is not None:
+            memo[ckey] = (cands, unit_ch)  # type: ignore[index]
         return plan
 
     overs: dict[str, float] = {}
@@ -935,7 +957,10 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             hit = overs[q] = max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
         return hit
 
-    cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+    if cached is None:
+        cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+        if ckey is not None:
+            memo[ckey] = (cands, unit_ch)  # type: ignore[index]
     accept = _reclaim_acceptable(c, job, request, rs, unit_ch)
     taken = [0]
     if explain:
