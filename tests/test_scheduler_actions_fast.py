@@ -2,7 +2,8 @@
 of ``test_scheduler_actions_property``): consolidation's search with the chosen victims kept
 released between simulations (``_search(move=True)``) returns the same victims and placements as
 the search simulating each scenario from scratch, and leaves the cluster as it found it; a
-victim's held GPUs (``_held_gpu_sum``) are ``_held_sum``'s."""
+victim's held GPUs (``_held_gpu_sum``) are ``_held_sum``'s; reclaim's search with the round's memo
+(``known``, the sorted candidates included) finds what it finds without one."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def fragmented(draw):
     return objs
 
 
-SEEN = {"move": 0, "found": 0, "held": 0}
+SEEN = {"move": 0, "found": 0, "held": 0, "reclaim": 0, "reclaimed": 0}
 
 
 def _state(c):
@@ -104,9 +105,25 @@ def _check(snap):
         seen["held"] += 1
         return out
 
-    actions._search, actions._held_gpu_sum = checked_search, checked_held
+    plan_reclaim = actions.plan_reclaim
+
+    def checked_plan(c, job, explain=False, known=None):
+        before = _state(c)
+        plain = plan_reclaim(c, job, explain, None)  # nothing memoised
+        fast = plan_reclaim(c, job, explain, known)
+        assert _state(c) == before
+        assert (plain.victims is None) == (fast.victims is None)
+        if plain.victims is not None:
+            assert [(g.key, [p.key for p in pods]) for g, pods in plain.victims] == \
+                   [(g.key, [p.key for p in pods]) for g, pods in fast.victims]
+            assert plain.fit == fast.fit
+        seen["reclaim"] += 1
+        seen["reclaimed"] += fast.victims is not None
+        return fast
+
+    actions._search, actions._held_gpu_sum, actions.plan_reclaim = checked_search, checked_held, checked_plan
     try:
         for rounds in (1, 3):
             run_rounds(snap, rounds, SchedulerConfig(), NOW)
     finally:
-        actions._search, actions._held_gpu_sum = search, held
+        actions._search, actions._held_gpu_sum, actions.plan_reclaim = search, held, plan_reclaim
