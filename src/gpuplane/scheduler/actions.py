@@ -867,6 +867,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         return fits and any((q := _quota(c, vl, r)) is not None and float(va[r] - ch[r]) > q + EPS for r in rs)
 
     zero = {r: Fraction(0) for r in RESOURCES}
+    hopes: dict[tuple, bool] = {}
     open_q: dict[str, bool] = {}  # leveled victim queue -> could any victim of it be accepted
 
     def victim_groups() -> Any:
@@ -930,8 +931,15 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         if not any(ch[r] > 0 for r in rs):
             continue
         unit_ch[id(pods)] = (pods, ch)  # (the unit of a job that is not elastic is this very list)
-        if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
-            continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
+        if not explain and len(pods) <= max(g.min_member, 1):
+            # hopeful() is pure in (vl, the charge's values on rs) for this job: one call per
+            # distinct pair (the types are part of the key: float and Fraction arithmetic differ)
+            hkey = (vl, *((type(ch[r]), ch[r]) for r in rs))
+            hope = hopes.get(hkey)
+            if hope is None:
+                hope = hopes[hkey] = hopeful(vl, ch)
+            if not hope:
+                continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
         if memo is not None:
             left = memo.get((id(g), vl))
             if left is None:
