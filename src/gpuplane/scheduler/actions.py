@@ -202,6 +202,29 @@ def _held_sum(c: "_Cluster", pods: list[PodInfo]) -> dict[str, Fraction]:
     return _charge_sum(charges + [simple]) if charges else simple
 
 
+def _held_gpu_sum(c: "_Cluster", pods: list[PodInfo]) -> dict[str, Fraction]:
+    """``{"gpu": _held_sum(c, pods)["gpu"]}``, the same value, without the other resources (the
+    reclaim search of a job that wants GPUs reads nothing else of a victim's charge): the
+    simple pods' whole GPUs added last, as :func:`_held_sum` adds them."""
+    gpus: list[Any] = []
+    whole = 0
+    simple = False
+    placements = c.placements
+    for p in pods:
+        d = p.gpu
+        if p.key in placements or p.claims or (not d.whole and d.is_shared) or type(p.memory) is not Fraction:
+            gpus.append(c.held_charge(p)["gpu"])
+            continue
+        whole += d.whole
+        simple = True
+    if not simple:
+        return {"gpu": _exact_total(gpus)}
+    if not gpus:
+        return {"gpu": whole}
+    gpus.append(whole)
+    return {"gpu": _exact_total(gpus)}
+
+
 def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
     """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; else
     the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured).
@@ -332,6 +355,15 @@ def _simulate(c: "_Cluster", job: GroupInfo, victims: list[tuple[GroupInfo, list
     for _, pods in victims:
         for p in pods:
             tokens.append((p, c.release(p)))
+    out = _try_released(c, job, pending, need, victims, move)
+    for p, token in reversed(tokens):
+        c.rehold(p, token)
+    return out
+
+
+def _try_released(c: "_Cluster", job: GroupInfo, pending: list[PodInfo], need: int,
+                  victims: list[tuple[GroupInfo, list[PodInfo]]], move: bool) -> Optional[dict[Key, Placement]]:
+    """:func:`_simulate` with the victims already released: place, undo; the placements if it all fits."""
     checkpoint = c._dra_checkpoint() if any(p.claims for p in pending) else None
     placed: list[tuple[PodInfo, Placement]] = []
     for pod in pending:
@@ -356,8 +388,6 @@ def _simulate(c: "_Cluster", job: GroupInfo, victims: list[tuple[GroupInfo, list
         c.undo(p, pod)
     if checkpoint is not None:
         c._dra_rollback(checkpoint)
-    for p, token in reversed(tokens):
-        c.rehold(p, token)
     return out
 
 
@@ -373,12 +403,24 @@ def _gpu_freed(c: "_Cluster", pod: PodInfo) -> Fraction:
 
 
 def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, list[PodInfo]]],
-            accept=None, simulate=None) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
+            accept=None, simulate=None, move: bool = False
+            ) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
     """Add victims in order until the job fits; then drop the ones not needed.
 
     ``accept(candidate)`` says whether a victim may be added to those chosen so far (and records
     it); dropping a victim never breaks the rules, so it is not asked then. A cheap upper bound
-    (whole free GPUs per node) skips simulations that cannot succeed."""
+    (whole free GPUs per node) skips simulations that cannot succeed.
+
+    ``move``: simulate with :func:`_simulate`'s ``move=True`` (consolidation). Then, while victims
+    are added, those chosen so far stay released between two simulations instead of being held
+    again and released again for the next one: :func:`_simulate` releases the chosen victims in
+    order from the state the search started in, undoes its placements exactly and holds them
+    again exactly, so simulation k here sees the very state it would see there (that state plus
+    victims 1..k released in order). Only for an ``accept`` that reads no cluster state (the
+    victims stay released while it runs; consolidation's counts pods). All are held again, in
+    reverse order, before the victims not needed are dropped."""
+    if move and simulate is None:
+        return _search_move(c, job, candidates, accept)
     simulate = simulate or _simulate
     pending, need = _needed(c, job)
     if len(pending) < need:
@@ -415,6 +457,65 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
             break
     if fit is None:
         return None
+    return _drop_unneeded(c, job, chosen, fit, sims, simulate)
+
+
+def _search_move(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, list[PodInfo]]],
+                 accept=None) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
+    """:func:`_search` with ``move=True`` (see there): the same steps, the chosen victims kept
+    released between the simulations of the growing phase."""
+    pending, need = _needed(c, job)
+    if len(pending) < need:
+        return None
+    whole = [p.gpu.whole for p in pending]
+    w = min(whole) if whole and all(whole) and not any(p.claims for p in pending) else 0
+    avail = {n: ns.gpu_free for n, ns in c.nodes.items()}
+    slots = sum(int(a // w) for a in avail.values()) if w else 0
+    chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
+    fit = None
+    sims = 0
+    skipped: set[tuple[str, Key]] = set()
+    tokens: list[tuple[PodInfo, Any]] = []  # the victims released so far, in order
+    released = 0  # how many of ``chosen`` are released
+    try:
+        for cand in candidates:
+            surplus = isinstance(cand[1], _Surplus)
+            if not surplus and (cand[0].kind, cand[0].key) in skipped:
+                continue
+            if accept is not None and not accept(cand):
+                if surplus:
+                    skipped.add((cand[0].kind, cand[0].key))
+                continue
+            chosen.append(cand)
+            if w:
+                for p in cand[1]:
+                    node = c.node_of(p)
+                    if node in avail:
+                        slots -= int(avail[node] // w)
+                        avail[node] += _gpu_freed(c, p)
+                        slots += int(avail[node] // w)
+                if slots < need:
+                    continue
+            for _, pods in chosen[released:]:
+                for p in pods:
+                    tokens.append((p, c.release(p)))
+            released = len(chosen)
+            fit = _try_released(c, job, pending, need, chosen, True)
+            sims += 1
+            if fit is not None or sims >= MAX_SIMULATIONS:
+                break
+    finally:
+        for p, token in reversed(tokens):
+            c.rehold(p, token)
+    if fit is None:
+        return None
+    return _drop_unneeded(c, job, chosen, fit, sims, lambda cl, j, v: _simulate(cl, j, v, move=True))
+
+
+def _drop_unneeded(c: "_Cluster", job: GroupInfo, chosen: list[tuple[GroupInfo, list[PodInfo]]],
+                   fit: dict[Key, Placement], sims: int, simulate
+                   ) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
+    """The end of :func:`_search`: drop the victims the job's fit does not need."""
     # victims on nodes the job does not use are not needed
     used = {pl.node for key, pl in fit.items() if c._group_of(c.snap.pods[key]).key == job.key}
     near = _closure(chosen, [v for v in chosen if any(c.node_of(p) in used for p in v[1])])
@@ -766,6 +867,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         return fits and any((q := _quota(c, vl, r)) is not None and float(va[r] - ch[r]) > q + EPS for r in rs)
 
     zero = {r: Fraction(0) for r in RESOURCES}
+    hopes: dict[tuple, bool] = {}
     open_q: dict[str, bool] = {}  # leveled victim queue -> could any victim of it be accepted
 
     def victim_groups() -> Any:
@@ -787,15 +889,36 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
                 yield from gs
 
     memo = known if known is not None and not explain else None
-    for g in victim_groups():
+    gpu_only = rs == ["gpu"] and not explain  # (then only a victim's GPUs are read: ch[r] for r in rs)
+    # The sorted candidates (and their charges) read of the job only its queue, ``rs`` and, through
+    # hopeful(), whether the request fits under the quota of each leveled reclaimer queue ``rl``
+    # (every rl: one per queue the loop below may visit); the rest is cluster state, unchanged
+    # until a commit (when the caller drops ``known``). So jobs that agree on those get the same
+    # list: it is memoised in ``known`` under that key.
+    ckey = None
+    cached = None
+    if memo is not None:
+        for q in _groups_by_queue(c):
+            if q == job.queue or q not in c.snap.tree:
+                continue
+            rl = _leveled(c, job.queue, q)[0]
+            if rl not in fits_cache:  # (hopeful's expression)
+                ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
+                fits_cache[rl] = all(q is not None and float(ra[r] + request[r]) <= q + EPS
+                                     for q, r in ((_quota(c, rl, r), r) for r in rs))
+        ckey = ("cands", job.queue, tuple(rs), tuple(sorted(fits_cache.items())))
+        cached = memo.get(ckey)
+        if cached is not None:
+            cands, unit_ch = cached
+    for g in (() if cached is not None else victim_groups()):
         if g.queue == job.queue or g.queue not in c.snap.tree:
             continue
-        hit = memo.get(id(g)) if memo is not None else None
+        hit = memo.get((id(g), gpu_only)) if memo is not None else None
         if hit is None:
             pods = _victim_ok(c, g)
-            ch = _held_sum(c, pods) if pods is not None else None
+            ch = None if pods is None else _held_gpu_sum(c, pods) if gpu_only else _held_sum(c, pods)
             if memo is not None:
-                memo[id(g)] = (pods, ch)
+                memo[(id(g), gpu_only)] = (pods, ch)
         else:
             pods, ch = hit
         if pods is None:
@@ -808,8 +931,15 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         if not any(ch[r] > 0 for r in rs):
             continue
         unit_ch[id(pods)] = (pods, ch)  # (the unit of a job that is not elastic is this very list)
-        if not explain and len(pods) <= max(g.min_member, 1) and not hopeful(vl, ch):
-            continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
+        if not explain and len(pods) <= max(g.min_member, 1):
+            # hopeful() is pure in (vl, the charge's values on rs) for this job: one call per
+            # distinct pair (the types are part of the key: float and Fraction arithmetic differ)
+            hkey = (vl, *((type(ch[r]), ch[r]) for r in rs))
+            hope = hopes.get(hkey)
+            if hope is None:
+                hope = hopes[hkey] = hopeful(vl, ch)
+            if not hope:
+                continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
         if memo is not None:
             left = memo.get((id(g), vl))
             if left is None:
@@ -822,6 +952,8 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
     if not cands:
         if explain:
             plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
+        if ckey is not None:
+            memo[ckey] = (cands, unit_ch)  # type: ignore[index]
         return plan
 
     overs: dict[str, float] = {}
@@ -833,7 +965,10 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             hit = overs[q] = max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
         return hit
 
-    cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+    if cached is None:
+        cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+        if ckey is not None:
+            memo[ckey] = (cands, unit_ch)  # type: ignore[index]
     accept = _reclaim_acceptable(c, job, request, rs, unit_ch)
     taken = [0]
     if explain:
@@ -946,6 +1081,7 @@ def consolidation(c: "_Cluster") -> None:
         return
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     shared: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
+    everyone: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None  # every job's candidate unit
     for job in _pending_jobs(c):
         if not job.preemptible:
             continue
@@ -973,19 +1109,22 @@ def consolidation(c: "_Cluster") -> None:
         if shape is not None and shape in failed:
             continue
         # the candidates are the same for every job holding nothing (it is no victim itself)
-        # until something is committed: built once then
+        # until something is committed: built once then. Whether a job may be a victim does not
+        # depend on the pending job, so every job's candidates are those of all jobs
+        # (``everyone``, built once per commit too) without its own: filtering that sorted list
+        # keeps the order sorting the filtered one gives (the sort is stable, the key per job)
         own = c.active_count(job) > 0
         cands = None if own else shared
         if cands is None:
-            cands = []
-            for g in c.snap.groups.values():
-                if g.key == job.key:
-                    continue
-                pods = _victim_ok(c, g)
-                if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
-                    continue
-                cands.append((g, pods))
-            cands.sort(key=lambda v: _victim_order(v[0]))
+            if everyone is None:
+                everyone = []
+                for g in c.snap.groups.values():
+                    pods = _victim_ok(c, g)
+                    if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
+                        continue
+                    everyone.append((g, pods))
+                everyone.sort(key=lambda v: _victim_order(v[0]))
+            cands = [v for v in everyone if v[0].key != job.key]
             if not own:
                 shared = cands
 
@@ -997,10 +1136,10 @@ def consolidation(c: "_Cluster") -> None:
             count[0] += len(cand[1])
             return True
 
-        found = _search(c, job, cands, small, lambda cl, j, v: _simulate(cl, j, v, move=True))
+        found = _search(c, job, cands, small, move=True)
         if found is not None:
             _commit(c, "consolidation", job, *found)
             failed.clear()
-            shared = None
+            shared = everyone = None
         elif shape is not None:
             failed.add(shape)

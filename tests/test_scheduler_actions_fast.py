@@ -1,0 +1,129 @@
+"""The fast paths of the evicting actions give what the plain ones give (hypothesis, the clusters
+of ``test_scheduler_actions_property``): consolidation's search with the chosen victims kept
+released between simulations (``_search(move=True)``) returns the same victims and placements as
+the search simulating each scenario from scratch, and leaves the cluster as it found it; a
+victim's held GPUs (``_held_gpu_sum``) are ``_held_sum``'s; reclaim's search with the round's memo
+(``known``, the sorted candidates included) finds what it finds without one."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpuplane.scheduler import actions
+from gpuplane.scheduler import manifests as m
+from gpuplane.scheduler.snapshot import build_snapshot
+from gpuplane.scheduler.config import SchedulerConfig
+from gpuplane.scheduler.cycle import run_rounds
+
+from test_scheduler_actions import running
+from test_scheduler_actions_property import NOW, _prepare, clusters
+
+
+@st.composite
+def fragmented(draw):
+    """Nodes partly filled with small running jobs (some preemptible) and bigger pending ones:
+    idle GPUs spread over nodes, consolidation's case."""
+    objs = [m.queue("qa", gpu_quota=draw(st.integers(2, 8))), m.queue("qb", gpu_quota=draw(st.integers(0, 8)))]
+    n = 0
+    for i in range(draw(st.integers(2, 4))):
+        size = draw(st.integers(2, 4))
+        objs.append(m.node(f"n{i}", gpus=size))
+        free = list(range(size))
+        for _ in range(draw(st.integers(0, size))):
+            gpus = draw(st.integers(1, 2))
+            if len(free) < gpus:
+                break
+            held, free = free[:gpus], free[gpus:]
+            objs.append(running(f"r{n}", f"n{i}", draw(st.sampled_from(["qa", "qb"])), gpus=gpus,
+                                held=",".join(f"gpu-{k}" for k in held),
+                                prio=draw(st.sampled_from(["train", "train", "inference"])),
+                                created=f"2026-06-01T00:{n:02d}:00Z"))
+            n += 1
+    for j in range(draw(st.integers(1, 4))):
+        objs.append(m.pod(f"p{j}", queue=draw(st.sampled_from(["qa", "qb"])), gpus=draw(st.integers(1, 4)),
+                          priority_class=draw(st.sampled_from(["train", "inference"])),
+                          created=f"2026-06-01T02:{j:02d}:00Z"))
+    return objs
+
+
+SEEN = {"move": 0, "found": 0, "held": 0, "reclaim": 0, "reclaimed": 0}
+
+
+def _state(c):
+    return (sorted((k, repr(p)) for k, p in c.placements.items()),
+            sorted((n, ns.gpu_free, repr(ns.gpu_used), ns.cpu, ns.memory, ns.pods) for n, ns in c.nodes.items()),
+            sorted(c.released, key=repr))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_fast_paths_match(case):
+    _check(_prepare(case))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fragmented())
+def test_fast_paths_match_fragmented(objs):
+    _check(build_snapshot(m.schedule_objects(objs)))
+
+
+def _check(snap):
+    search, held = actions._search, actions._held_gpu_sum
+    seen = SEEN
+
+    def checked_search(c, job, cands, accept=None, simulate=None, move=False):
+        if not (move and simulate is None):
+            return search(c, job, cands, accept, simulate, move)
+        before = _state(c)
+        count = [0]
+
+        def small(cand):  # consolidation's accept, counted afresh for each search
+            if count[0] + len(cand[1]) > actions.MAX_CONSOLIDATION_PREEMPTEES:
+                return False
+            count[0] += len(cand[1])
+            return True
+        plain = search(c, job, cands, small, lambda cl, j, v: actions._simulate(cl, j, v, move=True))
+        assert _state(c) == before
+        fast = search(c, job, cands, accept, None, True)
+        assert _state(c) == before
+        if plain is None:
+            assert fast is None
+        else:
+            assert fast is not None
+            assert [(g.key, [p.key for p in pods]) for g, pods in plain[0]] == \
+                   [(g.key, [p.key for p in pods]) for g, pods in fast[0]]
+            assert plain[1] == fast[1]
+        seen["move"] += 1
+        seen["found"] += fast is not None
+        return fast
+
+    def checked_held(c, pods):
+        out = held(c, pods)
+        want = actions._held_sum(c, pods)["gpu"]
+        assert out == {"gpu": want} and type(out["gpu"]) is type(want)
+        seen["held"] += 1
+        return out
+
+    plan_reclaim = actions.plan_reclaim
+
+    def checked_plan(c, job, explain=False, known=None):
+        before = _state(c)
+        plain = plan_reclaim(c, job, explain, None)  # nothing memoised
+        fast = plan_reclaim(c, job, explain, known)
+        assert _state(c) == before
+        assert (plain.victims is None) == (fast.victims is None)
+        if plain.victims is not None:
+            assert [(g.key, [p.key for p in pods]) for g, pods in plain.victims] == \
+                   [(g.key, [p.key for p in pods]) for g, pods in fast.victims]
+            assert plain.fit == fast.fit
+        seen["reclaim"] += 1
+        seen["reclaimed"] += fast.victims is not None
+        return fast
+
+    actions._search, actions._held_gpu_sum, actions.plan_reclaim = checked_search, checked_held, checked_plan
+    try:
+        for rounds in (1, 3):
+            run_rounds(snap, rounds, SchedulerConfig(), NOW)
+    finally:
+        actions._search, actions._held_gpu_sum, actions.plan_reclaim = search, held, plan_reclaim
