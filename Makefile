@@ -32,7 +32,8 @@ bench: $(STAMP) oracle
 	$(PY) benchmarks/bench_openb.py
 	$(PY) benchmarks/bench_schedule.py
 	$(PY) benchmarks/bench_subgroups.py
-	$(VENV)/bin/gpuplane bench philly --policy all   # ~13 min: the whole trace through the scheduler
+	$(PY) benchmarks/bench_running_account.py
+	$(VENV)/bin/gpuplane bench philly --policy all   # ~4 min: the whole trace through the scheduler
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
