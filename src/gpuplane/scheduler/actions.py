@@ -76,7 +76,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
 from ..api.kai import parse_duration
@@ -425,13 +425,29 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
     pending, need = _needed(c, job)
     if len(pending) < need:
         return None
+    fit = None
+    sims = 0
+    chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
+    for chosen in _growing(c, candidates, accept, pending, need):
+        fit = simulate(c, job, chosen)
+        sims += 1
+        if fit is not None or sims >= MAX_SIMULATIONS:
+            break
+    if fit is None:
+        return None
+    return _drop_unneeded(c, job, chosen, fit, sims, simulate)
+
+
+def _growing(c: "_Cluster", candidates: list[tuple[GroupInfo, list[PodInfo]]], accept,
+             pending: list[PodInfo], need: int) -> Iterator[list[tuple[GroupInfo, list[PodInfo]]]]:
+    """The growing phase of :func:`_search`: the victims chosen so far (the same list, grown in
+    place), each time one more is accepted and the cheap upper bound (whole free GPUs per node,
+    for whole-GPU pods without claims) leaves room for the ``need`` pods."""
     whole = [p.gpu.whole for p in pending]
     w = min(whole) if whole and all(whole) and not any(p.claims for p in pending) else 0
     avail = {n: ns.gpu_free for n, ns in c.nodes.items()}
     slots = sum(int(a // w) for a in avail.values()) if w else 0
     chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
-    fit = None
-    sims = 0
     skipped: set[tuple[str, Key]] = set()  # jobs with a surplus pod not taken: their core may not go
     for cand in candidates:
         surplus = isinstance(cand[1], _Surplus)
@@ -451,13 +467,7 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
                     slots += int(avail[node] // w)
             if slots < need:
                 continue
-        fit = simulate(c, job, chosen)
-        sims += 1
-        if fit is not None or sims >= MAX_SIMULATIONS:
-            break
-    if fit is None:
-        return None
-    return _drop_unneeded(c, job, chosen, fit, sims, simulate)
+        yield chosen
 
 
 def _search_move(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, list[PodInfo]]],
@@ -467,35 +477,13 @@ def _search_move(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo
     pending, need = _needed(c, job)
     if len(pending) < need:
         return None
-    whole = [p.gpu.whole for p in pending]
-    w = min(whole) if whole and all(whole) and not any(p.claims for p in pending) else 0
-    avail = {n: ns.gpu_free for n, ns in c.nodes.items()}
-    slots = sum(int(a // w) for a in avail.values()) if w else 0
-    chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
     fit = None
     sims = 0
-    skipped: set[tuple[str, Key]] = set()
+    chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
     tokens: list[tuple[PodInfo, Any]] = []  # the victims released so far, in order
     released = 0  # how many of ``chosen`` are released
     try:
-        for cand in candidates:
-            surplus = isinstance(cand[1], _Surplus)
-            if not surplus and (cand[0].kind, cand[0].key) in skipped:
-                continue
-            if accept is not None and not accept(cand):
-                if surplus:
-                    skipped.add((cand[0].kind, cand[0].key))
-                continue
-            chosen.append(cand)
-            if w:
-                for p in cand[1]:
-                    node = c.node_of(p)
-                    if node in avail:
-                        slots -= int(avail[node] // w)
-                        avail[node] += _gpu_freed(c, p)
-                        slots += int(avail[node] // w)
-                if slots < need:
-                    continue
+        for chosen in _growing(c, candidates, accept, pending, need):
             for _, pods in chosen[released:]:
                 for p in pods:
                     tokens.append((p, c.release(p)))
