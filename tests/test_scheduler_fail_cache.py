@@ -56,14 +56,20 @@ def _cluster(nodes: list[int], gangs: list[tuple[int, int, int, int]], lone: lis
     return M.schedule_objects(objs)
 
 
+# (members, minMember, GPUs, CPU) per gang; (GPUs, CPU) per lone pod; rounds
+_GANGS = st.lists(st.tuples(st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=5),
+                            st.integers(min_value=0, max_value=4), st.integers(min_value=1, max_value=4)),
+                  max_size=8)
+_LONE = st.lists(st.tuples(st.integers(min_value=0, max_value=4), st.integers(min_value=1, max_value=4)), max_size=8)
+_ROUNDS = st.integers(min_value=1, max_value=3)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     nodes=st.lists(st.integers(min_value=0, max_value=8), min_size=1, max_size=6),
-    gangs=st.lists(st.tuples(st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=5),
-                             st.integers(min_value=0, max_value=4), st.integers(min_value=1, max_value=4)),
-                   max_size=8),
-    lone=st.lists(st.tuples(st.integers(min_value=0, max_value=4), st.integers(min_value=1, max_value=4)), max_size=8),
-    rounds=st.integers(min_value=1, max_value=3),
+    gangs=_GANGS,
+    lone=_LONE,
+    rounds=_ROUNDS,
 )
 def test_cache_never_changes_a_decision(nodes: list[int], gangs: list[tuple[int, int, int, int]],
                                         lone: list[tuple[int, int]], rounds: int) -> None:
@@ -99,11 +105,9 @@ def _fingerprint(c: _Cluster) -> tuple:
 @settings(max_examples=60, deadline=None)
 @given(
     nodes=st.lists(st.integers(min_value=0, max_value=8), min_size=1, max_size=5),
-    gangs=st.lists(st.tuples(st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=5),
-                             st.integers(min_value=0, max_value=4), st.integers(min_value=1, max_value=4)),
-                   max_size=8),
-    lone=st.lists(st.tuples(st.integers(min_value=0, max_value=4), st.integers(min_value=1, max_value=4)), max_size=8),
-    rounds=st.integers(min_value=1, max_value=3),
+    gangs=_GANGS,
+    lone=_LONE,
+    rounds=_ROUNDS,
 )
 def test_equal_versions_mean_equal_node_state(nodes: list[int], gangs: list[tuple[int, int, int, int]],
                                                lone: list[tuple[int, int]], rounds: int) -> None:
