@@ -23,7 +23,7 @@ class _NeverCache(dict):
         return default
 
 
-def _run(objs: list[dict[str, Any]], rounds: int, cache: bool) -> Any:
+def _run(objs: list[dict[str, Any]], rounds: int) -> Any:
     res = run_rounds(build_snapshot(objs), rounds, now=NOW)
     return ({k: (p.node, p.gpu_indices, p.gpu_share, p.round) for k, p in res.placements.items()},
             {k: r.to_dict() for k, r in res.reasons.items()},
@@ -31,7 +31,7 @@ def _run(objs: list[dict[str, Any]], rounds: int, cache: bool) -> Any:
 
 
 def _both(objs: list[dict[str, Any]], rounds: int) -> tuple[Any, Any]:
-    cached = _run(objs, rounds, True)
+    cached = _run(objs, rounds)
     orig = _Cluster.__init__
 
     def init(self: _Cluster, *args: Any, **kwargs: Any) -> None:
@@ -40,7 +40,7 @@ def _both(objs: list[dict[str, Any]], rounds: int) -> tuple[Any, Any]:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_Cluster, "__init__", init)
-        uncached = _run(objs, rounds, False)
+        uncached = _run(objs, rounds)
     return cached, uncached
 
 
