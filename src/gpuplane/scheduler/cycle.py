@@ -1218,14 +1218,6 @@ class _Cluster:
                 n += 1
         return n
 
-    def pending_charge(self, group: GroupInfo) -> dict[str, Fraction]:
-        total = _zero()
-        for p in self.pending_pods(group):
-            c = self.charge_for(p)
-            for r in RESOURCES:
-                total[r] += c[r]
-        return total
-
     def allocate_group(self, group: GroupInfo) -> bool:
         pending = self.pending_pods(group)
         if not pending:
