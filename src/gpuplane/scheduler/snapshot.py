@@ -677,6 +677,27 @@ def _group_fields(info: PodInfo) -> tuple[str, int, bool, str, str]:
             info.pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, ""))
 
 
+def _decode_claims(by_kind: dict[str, list[dict[str, Any]]], cache: Any) -> tuple[
+        dict[Key, dict[str, Any]], dict[Key, ResourceClaim], dict[Key, dict[str, Any]], dict[Key, Optional[tuple]]]:
+    """ResourceClaims and ResourceClaimTemplates decoded through ``cache``: the raw claims by key,
+    their decoded forms, the raw templates by key, and the templates' version keys."""
+    claims: dict[Key, dict[str, Any]] = {}
+    typed_known: dict[Key, ResourceClaim] = {}
+    templates: dict[Key, dict[str, Any]] = {}
+    template_keys: dict[Key, Optional[tuple]] = {}
+    for raw in by_kind.get("ResourceClaim", []):
+        typed = cache.get(_version_key(raw), lambda: decode(raw))
+        if typed is not None:
+            claims[_key(raw)] = raw
+            typed_known[_key(raw)] = typed
+    for raw in by_kind.get("ResourceClaimTemplate", []):
+        vkey = _version_key(raw)
+        if cache.get(vkey, lambda: decode(raw)) is not None:
+            templates[_key(raw)] = raw
+            template_keys[_key(raw)] = vkey
+    return claims, typed_known, templates, template_keys
+
+
 def _claim_refs(raw: dict[str, Any], pod: Pod, key: Key, pkey: Optional[tuple], claims: dict[Key, dict[str, Any]],
                 templates: dict[Key, dict[str, Any]], template_keys: dict[Key, Optional[tuple]], cache: Any,
                 generated: set[Key], generated_keys: dict[Key, Optional[tuple]],
@@ -808,10 +829,6 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
     # DRA objects
     classes: dict[str, DeviceClass] = {}
     slices: list[ResourceSlice] = []
-    claims: dict[Key, dict[str, Any]] = {}
-    templates: dict[Key, dict[str, Any]] = {}
-    typed_known: dict[Key, ResourceClaim] = {}  # claims decoded here (not decoded a second time below)
-    template_keys: dict[Key, Optional[tuple]] = {}
     for raw in by_kind.get("DeviceClass", []):
         typed = cache.get(_version_key(raw), lambda: decode(raw))
         if isinstance(typed, DeviceClass):
@@ -820,16 +837,8 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
         typed = cache.get(_version_key(raw), lambda: decode(raw))
         if isinstance(typed, ResourceSlice):
             slices.append(typed)
-    for raw in by_kind.get("ResourceClaim", []):
-        typed = cache.get(_version_key(raw), lambda: decode(raw))
-        if typed is not None:
-            claims[_key(raw)] = raw
-            typed_known[_key(raw)] = typed
-    for raw in by_kind.get("ResourceClaimTemplate", []):
-        vkey = _version_key(raw)
-        if cache.get(vkey, lambda: decode(raw)) is not None:
-            templates[_key(raw)] = raw
-            template_keys[_key(raw)] = vkey
+    # typed_known: claims decoded here (not decoded a second time below)
+    claims, typed_known, templates, template_keys = _decode_claims(by_kind, cache)
     dra_gpus_on = node_gpu_capacity(slices)
 
     # nodes
