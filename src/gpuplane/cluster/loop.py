@@ -30,10 +30,9 @@ from ..scheduler.config import SchedulerConfig
 from ..scheduler.account import RunningAccount
 from ..scheduler.cycle import ScheduleResult, run_rounds
 from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot
+from ..scheduler.snapshot_state import SnapshotState
 from .client import ClusterClient
-
-from ..scheduler.snapshot_state import SnapshotState  # the snapshot kept between cycles
-from .store import Conflict, NotFound, StoreError, deep_copy
+from .store import Conflict, NotFound, ObjectStore, StoreError, deep_copy
 
 __all__ = ["SchedulerLoop", "CycleOutcome"]
 
@@ -100,8 +99,6 @@ class SchedulerLoop:
 
     # --- write back -----------------------------------------------------------------------
     def write_back(self, result: ScheduleResult, out: CycleOutcome) -> None:
-        from .store import ObjectStore
-
         snap = result.snapshot
         self._write_claims(result, out)
         # the embedded store need not copy the bound pod it returns: the loop discards it
