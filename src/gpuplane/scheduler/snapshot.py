@@ -772,20 +772,21 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     Objects of kinds outside :data:`USED_KINDS` are skipped. Raises ``ValidationFailed``.
     ``cache``: reuse what earlier builds decoded for unchanged objects (see :class:`SnapshotCache`);
     the snapshot is the same as without it."""
-    snap = _build(objects, scheduler_name, cache if cache is not None else _NoCache())
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
+    snap = _build(by_kind, scheduler_name, cache if cache is not None else _NoCache())
     if cache is not None:
         cache._sweep()
     return snap
 
 
-def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
+def _build(by_kind: dict[str, list[dict[str, Any]]], scheduler_name: str, cache: Any,
            ctx: Optional[dict[str, Any]] = None) -> Snapshot:
-    """``ctx``: filled with what :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` keeps
+    """``by_kind``: the objects grouped by ``str(kind)``, in input order within each kind (read only).
+    ``ctx``: filled with what :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` keeps
     between builds (typed PodGroups, priority classes, Topologies, group members)."""
     errors: list[FieldError] = []
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for obj in objects:
-        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
 
     # priority classes
     pcs: dict[str, PriorityClass] = {}

@@ -202,15 +202,15 @@ class SnapshotState:
                 self.incremental_builds += 1
                 self._snap = snap
                 return snap
-        return self._full(objects, by_kind)
+        return self._full(by_kind)
 
     # --- full build -----------------------------------------------------------------------
-    def _full(self, objects: list[dict[str, Any]], by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
+    def _full(self, by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
         previous = self._infos
         self._reset()
         ctx: dict[str, Any] = {}
         try:
-            snap = _build(objects, self.scheduler_name, self.cache, ctx)
+            snap = _build(by_kind, self.scheduler_name, self.cache, ctx)
         except ValidationFailed:
             self._infos = previous  # kept for identity only: the next build is a full one
             raise
