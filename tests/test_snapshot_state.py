@@ -98,6 +98,14 @@ _STEP = st.one_of(  # Pods and PodGroups (the incremental path) more often than 
 )
 
 
+def _upsert(store: ObjectStore, obj: dict[str, Any]) -> None:
+    """Update ``obj``, or create it where the store has none."""
+    try:
+        store.update(obj)
+    except StoreError:
+        store.create(obj)
+
+
 def _apply(store: ObjectStore, step: tuple) -> None:
     """One change through the store's API; requests the store refuses (absent objects) change nothing."""
     op = step[0]
@@ -121,18 +129,12 @@ def _apply(store: ObjectStore, step: tuple) -> None:
             store.delete("Pod", step[1], step[2])
         elif op == "podgroup":
             obj = M.schedule_objects([M.podgroup(step[1], step[3], step[4], namespace=step[2], priority_class=step[5])])[0]
-            try:
-                store.update(obj)
-            except StoreError:
-                store.create(obj)
+            _upsert(store, obj)
         elif op == "delete_podgroup":
             store.delete("PodGroup", step[1], step[2])
         elif op == "queue":
             obj = M.schedule_objects([M.queue(step[1], parent=step[3], gpu_quota=step[2])])[0]
-            try:
-                store.update(obj)
-            except StoreError:
-                store.create(obj)
+            _upsert(store, obj)
         elif op == "queue_status":
             store.update_status({"kind": "Queue", "apiVersion": "scheduling.run.ai/v2", "metadata": {"name": step[1]},
                                  "status": {"allocated": {"gpu": step[2]}}})
@@ -141,10 +143,7 @@ def _apply(store: ObjectStore, step: tuple) -> None:
         elif op == "pclass":
             obj = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "custom"},
                    "value": step[1]}
-            try:
-                store.update(obj)
-            except StoreError:
-                store.create(obj)
+            _upsert(store, obj)
         elif op == "delete_pclass":
             store.delete("PriorityClass", "custom")
         elif op == "node":
@@ -162,18 +161,12 @@ def _apply(store: ObjectStore, step: tuple) -> None:
             obj = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
                    "metadata": {"name": "c0", "namespace": "default"}, "spec": tmpl["spec"]["spec"]}
             obj = M.schedule_objects([obj])[0]
-            try:
-                store.update(obj)
-            except StoreError:
-                store.create(obj)
+            _upsert(store, obj)
         elif op == "delete_claim":
             store.delete("ResourceClaim", "c0", "default")
         elif op == "template":
             obj = M.schedule_objects([M.claim_template("one", count=step[1])])[0]
-            try:
-                store.update(obj)
-            except StoreError:
-                store.create(obj)
+            _upsert(store, obj)
         elif op == "delete_template":
             store.delete("ResourceClaimTemplate", "one", "default")
     except StoreError:

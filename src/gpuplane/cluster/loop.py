@@ -3,8 +3,8 @@
 One cycle, as KAI's scheduler does it against an API server:
 
 1. list every kind the scheduler uses (:data:`~gpuplane.scheduler.snapshot.USED_KINDS`);
-2. build the snapshot (:meth:`SchedulerLoop.snapshot`, the one place that calls
-   ``build_snapshot``, so a parse cache can be plugged in there);
+2. build the snapshot (:meth:`SchedulerLoop.snapshot`, the one place the snapshot is built,
+   so a different builder can be plugged in there);
 3. run one round of :func:`~gpuplane.scheduler.cycle.run_rounds` at ``now``;
 4. write back, in the order kube-scheduler does: claim allocations (a claim made from a
    template is created first, owned by its pod, as the resource-claim controller would), then
@@ -29,11 +29,10 @@ from ..api.core import PENDING
 from ..scheduler.config import SchedulerConfig
 from ..scheduler.account import RunningAccount
 from ..scheduler.cycle import ScheduleResult, run_rounds
-from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot, build_snapshot
+from ..scheduler.snapshot import DEFAULT_SCHEDULER_NAME, GPUS_ANNOTATION, USED_KINDS, Snapshot
+from ..scheduler.snapshot_state import SnapshotState
 from .client import ClusterClient
-
-from ..scheduler.snapshot_state import SnapshotState  # the snapshot kept between cycles
-from .store import Conflict, NotFound, StoreError, deep_copy
+from .store import Conflict, NotFound, ObjectStore, StoreError, deep_copy
 
 __all__ = ["SchedulerLoop", "CycleOutcome"]
 
@@ -66,7 +65,6 @@ class SchedulerLoop:
         self._build = snapshot_builder
         # objects come back from the store with uid + resourceVersion: unchanged ones are reused
         self.state = SnapshotState(scheduler_name) if snapshot_builder is None else None
-        self.cache = self.state.cache if self.state is not None else None
         # running pods' node and queue usage, updated per cycle for the pods that changed
         self.account = RunningAccount()
 
@@ -101,8 +99,6 @@ class SchedulerLoop:
 
     # --- write back -----------------------------------------------------------------------
     def write_back(self, result: ScheduleResult, out: CycleOutcome) -> None:
-        from .store import ObjectStore
-
         snap = result.snapshot
         self._write_claims(result, out)
         # the embedded store need not copy the bound pod it returns: the loop discards it

@@ -677,6 +677,27 @@ def _group_fields(info: PodInfo) -> tuple[str, int, bool, str, str]:
             info.pod.metadata.labels.get(kai.PREEMPTIBILITY_LABEL, ""))
 
 
+def _decode_claims(by_kind: dict[str, list[dict[str, Any]]], cache: Any) -> tuple[
+        dict[Key, dict[str, Any]], dict[Key, ResourceClaim], dict[Key, dict[str, Any]], dict[Key, Optional[tuple]]]:
+    """ResourceClaims and ResourceClaimTemplates decoded through ``cache``: the raw claims by key,
+    their decoded forms, the raw templates by key, and the templates' version keys."""
+    claims: dict[Key, dict[str, Any]] = {}
+    typed_known: dict[Key, ResourceClaim] = {}
+    templates: dict[Key, dict[str, Any]] = {}
+    template_keys: dict[Key, Optional[tuple]] = {}
+    for raw in by_kind.get("ResourceClaim", []):
+        typed = cache.get(_version_key(raw), lambda: decode(raw))
+        if typed is not None:
+            claims[_key(raw)] = raw
+            typed_known[_key(raw)] = typed
+    for raw in by_kind.get("ResourceClaimTemplate", []):
+        vkey = _version_key(raw)
+        if cache.get(vkey, lambda: decode(raw)) is not None:
+            templates[_key(raw)] = raw
+            template_keys[_key(raw)] = vkey
+    return claims, typed_known, templates, template_keys
+
+
 def _claim_refs(raw: dict[str, Any], pod: Pod, key: Key, pkey: Optional[tuple], claims: dict[Key, dict[str, Any]],
                 templates: dict[Key, dict[str, Any]], template_keys: dict[Key, Optional[tuple]], cache: Any,
                 generated: set[Key], generated_keys: dict[Key, Optional[tuple]],
@@ -751,20 +772,21 @@ def build_snapshot(objects: list[dict[str, Any]], scheduler_name: str = DEFAULT_
     Objects of kinds outside :data:`USED_KINDS` are skipped. Raises ``ValidationFailed``.
     ``cache``: reuse what earlier builds decoded for unchanged objects (see :class:`SnapshotCache`);
     the snapshot is the same as without it."""
-    snap = _build(objects, scheduler_name, cache if cache is not None else _NoCache())
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
+    snap = _build(by_kind, scheduler_name, cache if cache is not None else _NoCache())
     if cache is not None:
         cache._sweep()
     return snap
 
 
-def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
+def _build(by_kind: dict[str, list[dict[str, Any]]], scheduler_name: str, cache: Any,
            ctx: Optional[dict[str, Any]] = None) -> Snapshot:
-    """``ctx``: filled with what :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` keeps
+    """``by_kind``: the objects grouped by ``str(kind)``, in input order within each kind (read only).
+    ``ctx``: filled with what :class:`~gpuplane.scheduler.snapshot_state.SnapshotState` keeps
     between builds (typed PodGroups, priority classes, Topologies, group members)."""
     errors: list[FieldError] = []
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for obj in objects:
-        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
 
     # priority classes
     pcs: dict[str, PriorityClass] = {}
@@ -808,10 +830,6 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
     # DRA objects
     classes: dict[str, DeviceClass] = {}
     slices: list[ResourceSlice] = []
-    claims: dict[Key, dict[str, Any]] = {}
-    templates: dict[Key, dict[str, Any]] = {}
-    typed_known: dict[Key, ResourceClaim] = {}  # claims decoded here (not decoded a second time below)
-    template_keys: dict[Key, Optional[tuple]] = {}
     for raw in by_kind.get("DeviceClass", []):
         typed = cache.get(_version_key(raw), lambda: decode(raw))
         if isinstance(typed, DeviceClass):
@@ -820,16 +838,8 @@ def _build(objects: list[dict[str, Any]], scheduler_name: str, cache: Any,
         typed = cache.get(_version_key(raw), lambda: decode(raw))
         if isinstance(typed, ResourceSlice):
             slices.append(typed)
-    for raw in by_kind.get("ResourceClaim", []):
-        typed = cache.get(_version_key(raw), lambda: decode(raw))
-        if typed is not None:
-            claims[_key(raw)] = raw
-            typed_known[_key(raw)] = typed
-    for raw in by_kind.get("ResourceClaimTemplate", []):
-        vkey = _version_key(raw)
-        if cache.get(vkey, lambda: decode(raw)) is not None:
-            templates[_key(raw)] = raw
-            template_keys[_key(raw)] = vkey
+    # typed_known: claims decoded here (not decoded a second time below)
+    claims, typed_known, templates, template_keys = _decode_claims(by_kind, cache)
     dra_gpus_on = node_gpu_capacity(slices)
 
     # nodes

@@ -50,6 +50,7 @@ from .snapshot import (
     SnapshotCache,
     _build,
     _claim_refs,
+    _decode_claims,
     _default_queue_raw,
     _demand_key,
     _group_fields,
@@ -201,15 +202,15 @@ class SnapshotState:
                 self.incremental_builds += 1
                 self._snap = snap
                 return snap
-        return self._full(objects, by_kind)
+        return self._full(by_kind)
 
     # --- full build -----------------------------------------------------------------------
-    def _full(self, objects: list[dict[str, Any]], by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
+    def _full(self, by_kind: dict[str, list[dict[str, Any]]]) -> Snapshot:
         previous = self._infos
         self._reset()
         ctx: dict[str, Any] = {}
         try:
-            snap = _build(objects, self.scheduler_name, self.cache, ctx)
+            snap = _build(by_kind, self.scheduler_name, self.cache, ctx)
         except ValidationFailed:
             self._infos = previous  # kept for identity only: the next build is a full one
             raise
@@ -320,25 +321,12 @@ class SnapshotState:
     def _reclaim(self, by_kind: dict[str, list[dict[str, Any]]]) -> None:
         """Claims, and the claim references of every pod with ``spec.resourceClaims``, as the full
         build makes them (pods in input order: a claim made for one pod is seen by the next)."""
-        claims: dict[Key, dict[str, Any]] = {}
-        typed_known: dict[Key, Any] = {}
-        templates: dict[Key, dict[str, Any]] = {}
-        template_keys: dict[Key, Optional[tuple]] = {}
         generated: set[Key] = set()
         generated_keys: dict[Key, Optional[tuple]] = {}
         errors: list[FieldError] = []
         cache = _Kept(self._claim_cache)
         try:
-            for raw in by_kind.get("ResourceClaim", []):
-                typed = cache.get(_version_key(raw), lambda: decode(raw))
-                if typed is not None:
-                    claims[_key(raw)] = raw
-                    typed_known[_key(raw)] = typed
-            for raw in by_kind.get("ResourceClaimTemplate", []):
-                vkey = _version_key(raw)
-                if cache.get(vkey, lambda: decode(raw)) is not None:
-                    templates[_key(raw)] = raw
-                    template_keys[_key(raw)] = vkey
+            claims, typed_known, templates, template_keys = _decode_claims(by_kind, cache)
             for raw in by_kind.get("Pod", []):
                 rk = self._pod_ids.get(id(raw))
                 if rk is None or not self._pods[rk][2]:
