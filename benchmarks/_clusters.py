@@ -23,13 +23,12 @@ import random
 import uuid
 from typing import Any, Callable
 
-from gpuplane.driver.hardware import H200_MIG
+from gpuplane.driver.hardware import H200_MEMORY_MIB, H200_MIG
 from gpuplane.driver.slices import GpuSpec, build_slices
 
 DRIVER = "gpu.nvidia.com"
 GPUS_PER_NODE = 8
-GPU_MEMORY = "143771Mi"  # H200: 150,754,820,096 B, rounded down to 1 MiB
-GPU_MEMORY_MI = 143771
+GPU_MEMORY_MI = H200_MEMORY_MIB  # 150,754,820,096 B, rounded down to 1 MiB
 PRODUCT = "NVIDIA H200"
 NAMESPACE = "bench"
 

@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, "tests")
-from test_sim_engine import node, queue  # noqa: E402
+from _sim_helpers import node, queue  # noqa: E402
 
 from gpuplane.sim.engine import run_jobs  # noqa: E402
 from gpuplane.sim.jobs import SimJob  # noqa: E402

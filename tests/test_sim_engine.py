@@ -7,20 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from gpuplane.sim.engine import Engine, run_jobs
 from gpuplane.sim.jobs import SimJob
-
-
-def node(name: str, gpus: int = 8) -> dict:
-    res = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"nvidia.com/gpu.count": str(gpus), "nvidia.com/gpu.memory": "81920",
-                                                  "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}},
-            "status": {"capacity": res, "allocatable": res}}
-
-
-def queue(name: str, quota: float, limit: float = -1) -> dict:
-    other = {"quota": -1, "overQuotaWeight": 1, "limit": -1}
-    return {"apiVersion": "scheduling.run.ai/v2", "kind": "Queue", "metadata": {"name": name},
-            "spec": {"resources": {"gpu": {"quota": quota, "overQuotaWeight": 1, "limit": limit}, "cpu": other, "memory": other}}}
+from _sim_helpers import node, queue
 
 
 NODES = [node("n0"), node("n1")]

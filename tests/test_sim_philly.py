@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,18 +12,11 @@ from gpuplane.cli.main import cli
 from gpuplane.sim.baselines import Stats, lower_bound, nearest_rank, run_baseline, simulate_vc
 from gpuplane.sim.jobs import SimJob
 from gpuplane.sim.traces import philly_jobs
+from _sim_helpers import shared_traces
 
 
-def _shared() -> Path:
-    here = Path(__file__).resolve().parents[1]
-    for base in (here.parent, here.parent.parent, Path("/work")):
-        if (base / "shared" / "traces").is_dir():
-            return base / "shared" / "traces"
-    return here.parent / "shared" / "traces"
-
-
-PHILLY = _shared() / "philly" / "philly_sia_trace.csv"
-VCS = _shared() / "philly" / "philly_vc_nodes_helios.csv"
+PHILLY = shared_traces() / "philly" / "philly_sia_trace.csv"
+VCS = shared_traces() / "philly" / "philly_vc_nodes_helios.csv"
 needs_traces = pytest.mark.skipif(not PHILLY.exists(), reason="shared/traces not present")
 
 

@@ -9,17 +9,10 @@ from pathlib import Path
 import pytest
 
 from gpuplane.sim.traces import TraceError, gang_shape, openb_jobs, philly_jobs, philly_vcs
+from _sim_helpers import shared_traces
 
 
-def _shared() -> Path:
-    here = Path(__file__).resolve().parents[1]
-    for base in (here.parent, here.parent.parent, Path("/work")):
-        if (base / "shared" / "traces").is_dir():
-            return base / "shared" / "traces"
-    return here.parent / "shared" / "traces"
-
-
-TRACES = _shared()
+TRACES = shared_traces()
 PHILLY = TRACES / "philly" / "philly_sia_trace.csv"
 VCS = TRACES / "philly" / "philly_vc_nodes_helios.csv"
 OPENB_DEFAULT = TRACES / "openb" / "openb_pod_list_default.csv"

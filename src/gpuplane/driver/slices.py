@@ -143,12 +143,17 @@ def counter_set_name(gpu: GpuSpec) -> str:
     return f"gpu-{gpu.minor}-counter-set"
 
 
-def _full_counters(gpu: GpuSpec) -> dict[str, Any]:
-    values: dict[str, Any] = {c: v for c, _, v in _engines(gpu)}
-    values["memory"] = f"{gpu.memory_mib}Mi"
-    for s in range(MEMORY_SLICES):
+def _consumption(p: MigProfile | GpuSpec, memory_slices: range) -> dict[str, Any]:
+    """Counter values of ``p``: its engines, its memory and one per memory slice it takes."""
+    values: dict[str, Any] = {c: v for c, _, v in _engines(p)}
+    values["memory"] = f"{p.memory_mib}Mi"
+    for s in memory_slices:
         values[f"memory-slice-{s}"] = 1
     return values
+
+
+def _full_counters(gpu: GpuSpec) -> dict[str, Any]:
+    return _consumption(gpu, range(MEMORY_SLICES))
 
 
 def mig_device_name(gpu: GpuSpec, profile: MigProfile, start: int) -> str:
@@ -183,10 +188,7 @@ def dynamic_mig_devices(gpu: GpuSpec, mig_uuid) -> list[dict[str, Any]]:
     devices = [full]
     for profile in gpu.mig_profiles:
         for start in profile.starts:
-            consumes: dict[str, Any] = {c: v for c, _, v in _engines(profile)}
-            consumes["memory"] = f"{profile.memory_mib}Mi"
-            for s in range(start, start + profile.size):
-                consumes[f"memory-slice-{s}"] = 1
+            consumes = _consumption(profile, range(start, start + profile.size))
             devices.append({
                 "name": mig_device_name(gpu, profile, start),
                 "attributes": _mig_attributes(gpu, profile, mig_uuid(profile, start)),

@@ -70,8 +70,7 @@ class SimulationError(Exception):
 def job_gpus(job: SimJob) -> float:
     """GPUs the job holds while running: MIG devices as compute slices / 7 of a GPU."""
     if job.mig_profile:
-        m = _MIG_RE.match(job.mig_profile)
-        return job.pods * (int(m.group(1)) / MIG_SLICES if m else 1 / MIG_SLICES)
+        return job.pods * _device_share(job, None)
     return job.gpus
 
 

@@ -43,8 +43,9 @@ def _shared_philly() -> Path:
     return REPO_ROOT.parent / "shared" / "traces" / "philly"
 
 
-DEFAULT_TRACE = _shared_philly() / "philly_sia_trace.csv"
-DEFAULT_VCS = _shared_philly() / "philly_vc_nodes_helios.csv"
+_PHILLY_DIR = _shared_philly()
+DEFAULT_TRACE = _PHILLY_DIR / "philly_sia_trace.csv"
+DEFAULT_VCS = _PHILLY_DIR / "philly_vc_nodes_helios.csv"
 NODE_PROFILE = "hgx-h100"
 
 # anchors.md 2.3, Helios x0.25 (704 GPUs), node8 placement: avg JCT, p99 JCT, avg queue, p99 queue.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -237,7 +237,3 @@ def mig_profile_names(objects: list[dict[str, Any]]) -> list[str]:
              for d in o.get("spec", {}).get("devices", []) or [] if "profile" in d.get("attributes", {})}
     return sorted(names)
 
-
-def with_gpus(profile: NodeProfile, gpus: int) -> NodeProfile:
-    """The same server model with another GPU count (OpenB lists several shapes per model)."""
-    return replace(profile, gpus=gpus)

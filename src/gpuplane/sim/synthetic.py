@@ -60,16 +60,6 @@ def _shape(kind: str, rng: random.Random, mig_profiles: Sequence[str], dra_mig: 
     return {"mig_profile": rng.choice(list(mig_profiles)), "dra": dra_mig, "priority_class": "train"}
 
 
-def _gpu_share(shape: dict, mig_sizes: dict[str, float]) -> float:
-    if shape.get("gpus_per_pod"):
-        return shape["pods"] * shape["gpus_per_pod"]
-    if shape.get("gpu_fraction"):
-        return shape["gpu_fraction"]
-    if shape.get("gpu_memory_mib"):
-        return 0.25
-    return mig_sizes.get(shape.get("mig_profile", ""), 1 / 7)
-
-
 def _mig_size(profile: str) -> float:
     """Share of a GPU a MIG profile takes (its compute slices of 7): '3g.71gb' -> 3/7."""
     head = profile.split(".")[0]
