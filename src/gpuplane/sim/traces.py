@@ -14,18 +14,45 @@ Every bad row is reported as a :class:`TraceError` naming the file, line and col
 from __future__ import annotations
 
 import calendar
+import csv
 import math
 import re
 from pathlib import Path
 
 from gpuplane.sim.jobs import SimJob
-from gpuplane.sim.openb.trace import MILLI, TraceError, _read, load_pods
+from gpuplane.sim.openb.trace import MILLI, TraceError, load_pods
 
 GPUS_PER_NODE = 8
 PHILLY_COLUMNS = ("timestamp", "duration", "num_gpus", "cluster")
 VC_COLUMNS = ("vc", "node num")
 
 __all__ = ["TraceError", "philly_vcs", "philly_jobs", "openb_jobs", "gang_shape"]
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            if not header:
+                raise TraceError(f"{path}: empty file (expected a header with {', '.join(required)})")
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise TraceError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
+            out = []
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != len(header):
+                    raise TraceError(f"{path}:{reader.line_num}: expected {len(header)} fields, got {len(row)}")
+                out.append((reader.line_num, dict(zip(header, (c.strip() for c in row)))))
+            return out
+    except OSError as err:
+        raise TraceError(f"{path}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise TraceError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except csv.Error as err:
+        raise TraceError(f"{path}: malformed CSV: {err}") from None
 
 
 def _number(path: Path, line: int, col: str, raw: str, *, integer: bool = False, positive: bool = False) -> float:
@@ -60,7 +87,7 @@ def philly_vcs(vc_csv: str | Path, scale: float = 0.25) -> dict[str, int]:
         raise TraceError(f"scale must be > 0, got {scale}")
     path = Path(vc_csv)
     quotas: dict[str, int] = {}
-    for line, row in _read(path, VC_COLUMNS)[1]:
+    for line, row in _rows(path, VC_COLUMNS):
         vc = row["vc"]
         if not vc:
             raise TraceError(f"{path}:{line}: column 'vc' is empty")
@@ -92,7 +119,7 @@ def philly_jobs(trace_csv: str | Path, vc_csv: str | Path, scale: float = 0.25) 
     quotas = philly_vcs(vc_csv, scale)
     path = Path(trace_csv)
     parsed: list[tuple[int, float, float, int, str]] = []
-    for i, (line, row) in enumerate(_read(path, PHILLY_COLUMNS)[1]):
+    for i, (line, row) in enumerate(_rows(path, PHILLY_COLUMNS)):
         ts = _utc_seconds(row["timestamp"])
         if ts is None:
             raise TraceError(f"{path}:{line}: column 'timestamp': {row['timestamp']!r} is not YYYY-MM-DD HH:MM:SS")
