@@ -3,7 +3,10 @@ of ``test_scheduler_actions_property``): consolidation's search with the chosen 
 released between simulations (``_search(move=True)``) returns the same victims and placements as
 the search simulating each scenario from scratch, and leaves the cluster as it found it; a
 victim's held GPUs (``_held_gpu_sum``) are ``_held_sum``'s; reclaim's search with the round's memo
-(``known``, the sorted candidates included) finds what it finds without one."""
+(``known``, the sorted candidates included) and the bound that skips searches which cannot
+succeed (``_room_with_all``) finds what it finds without either. Consolidation's fast search
+also skips the simulations its GPU bound (``_MoveBound``) proves would fail; the plain one runs
+them all."""
 
 from __future__ import annotations
 
@@ -107,9 +110,15 @@ def _check(snap):
 
     plan_reclaim = actions.plan_reclaim
 
+    room = actions._room_with_all
+
     def checked_plan(c, job, explain=False, known=None):
         before = _state(c)
-        plain = plan_reclaim(c, job, explain, None)  # nothing memoised
+        actions._room_with_all = lambda *args: True  # the plain search: every one run
+        try:
+            plain = plan_reclaim(c, job, explain, None)  # nothing memoised
+        finally:
+            actions._room_with_all = room
         fast = plan_reclaim(c, job, explain, known)
         assert _state(c) == before
         assert (plain.victims is None) == (fast.victims is None)

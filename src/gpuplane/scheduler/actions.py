@@ -470,6 +470,37 @@ def _growing(c: "_Cluster", candidates: list[tuple[GroupInfo, list[PodInfo]]], a
         yield chosen
 
 
+def _room_with_all(c: "_Cluster", pending: list[PodInfo], need: int,
+                   candidates: list[tuple[GroupInfo, list[PodInfo]]],
+                   memo: Optional[dict[Any, Any]] = None, key: Any = None) -> bool:
+    """Whether the cheap upper bound of :func:`_growing` (whole free GPUs per node, for whole-GPU
+    pods without claims) leaves room for ``need`` pods with *every* candidate released. If not,
+    a search (without ``move``) finds nothing: the victims it may choose are some of them,
+    releasing fewer frees no more on any node, so the bound never lets it simulate. The free
+    GPUs per node with every candidate released are kept in ``memo`` under ``key`` (the
+    candidates' own memo key: the same candidates, the same cluster state)."""
+    whole = [p.gpu.whole for p in pending]
+    w = min(whole) if whole and all(whole) and not any(p.claims for p in pending) else 0
+    if not w:
+        return True
+    avail = memo.get(("room", key)) if memo is not None and key is not None else None
+    if avail is None:
+        avail = {n: ns.gpu_free for n, ns in c.nodes.items()}
+        for _, pods in candidates:
+            for p in pods:
+                node = c.node_of(p)
+                if node in avail:
+                    avail[node] += _gpu_freed(c, p)
+        if memo is not None and key is not None:
+            memo[("room", key)] = avail
+    slots = 0
+    for a in avail.values():
+        slots += int(a // w)
+        if slots >= need:
+            return True
+    return False
+
+
 def _search_move(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, list[PodInfo]]],
                  accept=None) -> Optional[tuple[list[tuple[GroupInfo, list[PodInfo]]], dict[Key, Placement]]]:
     """:func:`_search` with ``move=True`` (see there): the same steps, the chosen victims kept
@@ -482,8 +513,20 @@ def _search_move(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo
     chosen: list[tuple[GroupInfo, list[PodInfo]]] = []
     tokens: list[tuple[PodInfo, Any]] = []  # the victims released so far, in order
     released = 0  # how many of ``chosen`` are released
+    bound = _MoveBound(c, pending, need)
+    bounded = 0  # how many of ``chosen`` the bound has
     try:
         for chosen in _growing(c, candidates, accept, pending, need):
+            for _, pods in chosen[bounded:]:
+                bound.add(pods)
+            bounded = len(chosen)
+            if not bound.feasible():
+                # the simulation would fail: no placement of the job and the victims fits the
+                # GPUs. It still counts (the search stops after as many as before)
+                sims += 1
+                if sims >= MAX_SIMULATIONS:
+                    break
+                continue
             for _, pods in chosen[released:]:
                 for p in pods:
                     tokens.append((p, c.release(p)))
@@ -498,6 +541,62 @@ def _search_move(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo
     if fit is None:
         return None
     return _drop_unneeded(c, job, chosen, fit, sims, lambda cl, j, v: _simulate(cl, j, v, move=True))
+
+
+class _MoveBound:
+    """A necessary condition for a consolidation simulation to succeed, kept up to date while
+    victims are added: the job's ``need`` pods and every victim pod must be placed at once, each
+    whole-GPU pod on GPUs nobody uses. Node n has at most ``floor(free_n)`` such GPUs (``free_n``:
+    its free GPUs once the victims are released), and pods of ``x`` GPUs or more placed on it add
+    up to at most that, so for every ``x > 0``::
+
+        sum over those pods of floor(gpus / x)  <=  sum over nodes of floor(free_n / x)
+
+    (floor is superadditive). Pods that ask for no whole GPU count 0 (the condition only gets
+    weaker). When it fails for some ``x``, the simulation would fail too, so it is not run. The
+    ``x`` checked: 1, 2, 4, ... up to the largest pod, and every pod size seen."""
+
+    def __init__(self, c: "_Cluster", pending: list[PodInfo], need: int) -> None:
+        self.c = c
+        self.free: dict[str, Any] = {n: ns.gpu_free for n, ns in c.nodes.items()}
+        self.cap: dict[int, int] = {}  # x -> sum over nodes of floor(free_n / x)
+        self.demand: dict[int, int] = {}  # x -> sum over the pods of floor(gpus / x)
+        self.sizes: list[int] = []
+        # the job's pods that the simulation may place: any ``need`` of them; the smallest count least
+        for size in sorted(p.gpu.whole for p in pending)[:need]:
+            self._item(size)
+
+    def _threshold(self, x: int) -> None:
+        self.cap[x] = sum(int(f // x) for f in self.free.values())
+        self.demand[x] = sum(s // x for s in self.sizes)
+
+    def _item(self, size: int) -> None:
+        if size <= 0:
+            return
+        x = 1
+        while x <= size:
+            if x not in self.cap:
+                self._threshold(x)
+            x *= 2
+        if size not in self.cap:
+            self._threshold(size)
+        self.sizes.append(size)
+        for x in self.demand:
+            self.demand[x] += size // x
+
+    def add(self, pods: list[PodInfo]) -> None:
+        """A victim: its pods are released (their nodes gain what they hold) and placed again."""
+        for p in pods:
+            node = self.c.node_of(p)
+            if node in self.free:
+                old = self.free[node]
+                new = self.free[node] = old + _gpu_freed(self.c, p)
+                for x in self.cap:
+                    self.cap[x] += int(new // x) - int(old // x)
+            self._item(p.gpu.whole)
+
+    def feasible(self) -> bool:
+        return all(self.demand[x] <= cap for x, cap in self.cap.items())
 
 
 def _drop_unneeded(c: "_Cluster", job: GroupInfo, chosen: list[tuple[GroupInfo, list[PodInfo]]],
@@ -969,6 +1068,8 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             else:
                 taken[0] += 1
             return ok
+    if not explain and not _room_with_all(c, pending, need, cands, memo, ckey):
+        return plan  # the search would find nothing (see there)
     found = _search(c, job, cands, accept)
     if found is not None:
         plan.victims, plan.fit = found
