@@ -27,7 +27,8 @@ from test_scheduler_actions_property import NOW, _prepare, clusters
 def fragmented(draw):
     """Nodes partly filled with small running jobs (some preemptible) and bigger pending ones:
     idle GPUs spread over nodes, consolidation's case."""
-    objs = [m.queue("qa", gpu_quota=draw(st.integers(2, 8))), m.queue("qb", gpu_quota=draw(st.integers(0, 8)))]
+    names = ["qa", "qb", "qc", "qd"][:draw(st.integers(2, 4))]  # (3+: reclaim orders victims' queues)
+    objs = [m.queue(q, gpu_quota=draw(st.integers(2 if q == "qa" else 0, 8))) for q in names]
     n = 0
     for i in range(draw(st.integers(2, 4))):
         size = draw(st.integers(2, 4))
@@ -38,14 +39,38 @@ def fragmented(draw):
             if len(free) < gpus:
                 break
             held, free = free[:gpus], free[gpus:]
-            objs.append(running(f"r{n}", f"n{i}", draw(st.sampled_from(["qa", "qb"])), gpus=gpus,
+            objs.append(running(f"r{n}", f"n{i}", draw(st.sampled_from(names)), gpus=gpus,
                                 held=",".join(f"gpu-{k}" for k in held),
                                 prio=draw(st.sampled_from(["train", "train", "inference"])),
                                 created=f"2026-06-01T00:{n:02d}:00Z"))
             n += 1
     for j in range(draw(st.integers(1, 4))):
-        objs.append(m.pod(f"p{j}", queue=draw(st.sampled_from(["qa", "qb"])), gpus=draw(st.integers(1, 4)),
+        objs.append(m.pod(f"p{j}", queue=draw(st.sampled_from(names)), gpus=draw(st.integers(1, 4)),
                           priority_class=draw(st.sampled_from(["train", "inference"])),
+                          created=f"2026-06-01T02:{j:02d}:00Z"))
+    return objs
+
+
+@st.composite
+def overdrawn(draw):
+    """Queue qa under its quota with jobs waiting, while two or three other queues with small
+    quotas hold the GPUs: reclaim's case, with victims from several queues to order."""
+    others = ["qb", "qc", "qd"][:draw(st.integers(2, 3))]
+    objs = [m.queue("qa", gpu_quota=draw(st.integers(4, 10)))]
+    objs += [m.queue(q, gpu_quota=draw(st.integers(0, 2))) for q in others]
+    n = 0
+    for i in range(draw(st.integers(2, 4))):
+        objs.append(m.node(f"n{i}", gpus=4))
+        free = list(range(4))
+        while free and draw(st.integers(0, 4)):
+            gpus = min(len(free), draw(st.integers(1, 2)))
+            held, free = free[:gpus], free[gpus:]
+            objs.append(running(f"r{n}", f"n{i}", draw(st.sampled_from(others + ["qa"])), gpus=gpus,
+                                held=",".join(f"gpu-{k}" for k in held), prio="train",
+                                created=f"2026-06-01T00:{draw(st.integers(0, 59)):02d}:00Z"))
+            n += 1
+    for j in range(draw(st.integers(1, 3))):
+        objs.append(m.pod(f"p{j}", queue="qa", gpus=draw(st.integers(1, 4)), priority_class="train",
                           created=f"2026-06-01T02:{j:02d}:00Z"))
     return objs
 
@@ -68,6 +93,12 @@ def test_fast_paths_match(case):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fragmented())
 def test_fast_paths_match_fragmented(objs):
+    _check(build_snapshot(m.schedule_objects(objs)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(overdrawn())
+def test_fast_paths_match_overdrawn(objs):
     _check(build_snapshot(m.schedule_objects(objs)))
 
 

@@ -997,9 +997,10 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
         cached = memo.get(ckey)
         if cached is not None:
             cands, unit_ch = cached
-    for g in (() if cached is not None else victim_groups()):
-        if g.queue == job.queue or g.queue not in c.snap.tree:
-            continue
+    def offer(g: GroupInfo, vl: str, unit_ch: dict[int, tuple[list[PodInfo], dict[str, Fraction]]]
+              ) -> list[tuple[GroupInfo, list[PodInfo]]]:
+        """The victim units group ``g`` (of leveled victim queue ``vl``) offers this job; what its
+        pods hold goes into ``unit_ch``."""
         hit = memo.get((id(g), gpu_only)) if memo is not None else None
         if hit is None:
             pods = _victim_ok(c, g)
@@ -1013,10 +1014,9 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
                 why = _why_not_victim(c, g)
                 if why and any(c.held_charge(p)[r] > 0 for p in _active(c, g) for r in rs):
                     plan.block(why, g)
-            continue
-        _, vl = _leveled(c, job.queue, g.queue)
+            return []
         if not any(ch[r] > 0 for r in rs):
-            continue
+            return []
         unit_ch[id(pods)] = (pods, ch)  # (the unit of a job that is not elastic is this very list)
         if not explain and len(pods) <= max(g.min_member, 1):
             # hopeful() is pure in (vl, the charge's values on rs) for this job: one call per
@@ -1026,7 +1026,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             if hope is None:
                 hope = hopes[hkey] = hopeful(vl, ch)
             if not hope:
-                continue  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
+                return []  # accept() would refuse it whatever was chosen before it (it has no surplus pods)
         if memo is not None:
             left = memo.get((id(g), vl))
             if left is None:
@@ -1035,13 +1035,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             left = _min_runtime_left(c, g, vl, "reclaimMinRuntime")
         if explain and left > 0:
             plan.block(f"within reclaimMinRuntime ({_seconds(left)} left)", g)
-        cands += _victim_units(c, g, pods, left <= 0)
-    if not cands:
-        if explain:
-            plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
-        if ckey is not None:
-            memo[ckey] = (cands, unit_ch)  # type: ignore[index]
-        return plan
+        return _victim_units(c, g, pods, left <= 0)
 
     overs: dict[str, float] = {}
 
@@ -1052,8 +1046,51 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             hit = overs[q] = max((_ratio(float(a[r]), c.fair.get(q, {}).get(r, 0.0)) for r in rs), default=0.0)
         return hit
 
+    in_order = False  # whether ``cands`` is already sorted
+    if cached is None and memo is not None:
+        # Queue by queue, each queue's units memoised in ``known`` for every job that agrees on
+        # what they read: the queue, its leveled pair (rl, vl), ``rs`` and whether the request
+        # fits under rl's quota (hopeful()). The sort key below starts with the group's queue's
+        # (-over, name), unique per queue, and a stable sort keeps each queue's own order: so
+        # the queues in that order, each one's units sorted by victim order, are the sorted list.
+        parts = []
+        for q, gs in _groups_by_queue(c).items():
+            if q == job.queue or q not in c.snap.tree:
+                continue
+            rl, vl = _leveled(c, job.queue, q)
+            qkey = ("queue units", q, rl, vl, tuple(rs), fits_cache[rl])
+            part = memo.get(qkey)
+            if part is None:
+                units: list[tuple[GroupInfo, list[PodInfo]]] = []
+                charges: dict[int, tuple[list[PodInfo], dict[str, Fraction]]] = {}
+                ok = open_q.get(vl)
+                if ok is None:
+                    ok = open_q[vl] = hopeful(vl, zero)  # victims only lower what it keeps
+                if ok:
+                    for g in gs:
+                        units += offer(g, vl, charges)
+                    units.sort(key=lambda v: _victim_order(v[0]))
+                part = memo[qkey] = (units, charges)
+            if part[0]:
+                parts.append((q, part))
+            unit_ch.update(part[1])
+        parts.sort(key=lambda qp: (-over(qp[0]), qp[0]))
+        cands = [u for _, (units, _) in parts for u in units]
+        in_order = True
+    for g in (() if cached is not None or in_order else victim_groups()):
+        if g.queue == job.queue or g.queue not in c.snap.tree:
+            continue
+        cands += offer(g, _leveled(c, job.queue, g.queue)[1], unit_ch)
+    if not cands:
+        if explain:
+            plan.why = f"no job of another queue holding {'/'.join(rs)} may be evicted"
+        if ckey is not None:
+            memo[ckey] = (cands, unit_ch)  # type: ignore[index]
+        return plan
+
     if cached is None:
-        cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
+        if not in_order:
+            cands.sort(key=lambda v: (-over(v[0].queue), v[0].queue, _victim_order(v[0])))
         if ckey is not None:
             memo[ckey] = (cands, unit_ch)  # type: ignore[index]
     accept = _reclaim_acceptable(c, job, request, rs, unit_ch)
