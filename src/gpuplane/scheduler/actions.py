@@ -267,7 +267,7 @@ def _started(c: "_Cluster", group: GroupInfo) -> float:
 
 def delay_left(c: "_Cluster", group: GroupInfo) -> float:
     """Seconds until the job's ``preemptionDelay`` has elapsed (0 when it has, or there is none)."""
-    delay = _job_setting(c, group, "preemptionDelay", PREEMPTION_DELAY_ANNOTATION)
+    delay = _preemption_delay(c, group)
     if not delay or delay <= 0:
         return 0.0
     since = [parse_time(group.creation), parse_time(_pg_annotations(group).get(LAST_EVICTION_ANNOTATION)),
@@ -276,6 +276,19 @@ def delay_left(c: "_Cluster", group: GroupInfo) -> float:
     start = max(known) if known else float("-inf")
     left = delay - (c.now_s - start)
     return left if left > 0 else 0.0
+
+
+def _preemption_delay(c: "_Cluster", group: GroupInfo) -> Optional[float]:
+    """The job's ``preemptionDelay`` setting, read once per job and run."""
+    memo = c.__dict__.get("_delay_memo")
+    if memo is None:
+        memo = c.__dict__["_delay_memo"] = {}
+    hit = memo.get(id(group))
+    if hit is not None and hit[0] is group:
+        return hit[1]
+    delay = _job_setting(c, group, "preemptionDelay", PREEMPTION_DELAY_ANNOTATION)
+    memo[id(group)] = (group, delay)
+    return delay
 
 
 def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
@@ -648,7 +661,26 @@ def _shape_of(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
     reads: no active pod (the job is no victim of its own search), no claims, no pod nominated
     (placement would prefer that node). Jobs of one shape in one queue get the same answer from
     the same cluster state, so a failed search is not repeated for the next job of that shape
-    until something is committed (the state changes). ``None``: not memoizable."""
+    until something is committed (the state changes). ``None``: not memoizable.
+
+    Memoised per job while ``c._pp_gen`` and the number of nominations stand: besides the job
+    and its pods (fixed in a run) it reads the active count and the pending pods (every change
+    bumps ``_pp_gen``, see ``_Cluster.pending_pods``) and the nominations (``nominate`` bumps it
+    too; carrying nominations over at the start of a round only adds some)."""
+    memo = c.__dict__.get("_shape_memo")
+    if memo is None:
+        memo = c.__dict__["_shape_memo"] = {}
+    state = (c._pp_gen, len(c.nominated))
+    hit = memo.get(id(job))
+    if hit is not None and hit[0] is job and hit[1] == state:
+        return hit[2]
+    shape = _shape_of_now(c, job)
+    memo[id(job)] = (job, state, shape)
+    return shape
+
+
+def _shape_of_now(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
+    """:func:`_shape_of` without the memo."""
     if c.active_count(job):
         return None
     pending = c.pending_pods(job)
@@ -665,6 +697,21 @@ def _shape_of(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
 
 
 def _pending_jobs(c: "_Cluster") -> list[GroupInfo]:
+    """The jobs with pods waiting and none nominated in this round, in job order. Memoised while
+    ``c._pp_gen`` stands: it reads the pending pods, the nominations (``nominate`` bumps it) and
+    the queue order (from ``alloc`` and the fair shares, which change only with placements and
+    releases, or in ``begin_round``: all bump it). A fresh list each call."""
+    hit = c.__dict__.get("_pending_jobs_memo")
+    if hit is not None and hit[0] == c._pp_gen:
+        return list(hit[1])
+    gen = c._pp_gen
+    out = _pending_jobs_now(c)
+    c.__dict__["_pending_jobs_memo"] = (gen, out)
+    return list(out)
+
+
+def _pending_jobs_now(c: "_Cluster") -> list[GroupInfo]:
+    """:func:`_pending_jobs` without the memo."""
     out = []
     for q, groups in c.jobs.items():
         for g in groups:
@@ -1205,7 +1252,7 @@ def consolidation(c: "_Cluster") -> None:
     job fits. At most 16 victim pods. Off with a ``spread`` placement strategy, as in KAI."""
     if "spread" in c.strategies.values():
         return
-    failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
+    failed: set[tuple] = set()  # shapes with nothing to search, or whose search found nothing, since the last commit
     shared: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None
     everyone: Optional[list[tuple[GroupInfo, list[PodInfo]]]] = None  # every job's candidate unit
     for job in _pending_jobs(c):
@@ -1222,17 +1269,18 @@ def consolidation(c: "_Cluster") -> None:
             gpus = sum(p.gpu.whole for p in first)
             if gpus <= 0 or idle < gpus:
                 continue
+        shape = _shape_of(c, job)
+        if shape is not None and shape in failed:
+            continue
         if not _delay_elapsed(c, job):
             continue
         request = _charge_sum([c.charge_for(p) for p in first])
-        if request["gpu"] <= 0:
-            continue
-        if not can_reclaim(c, job, request):
-            continue  # over its fair share: reclaim would take it back (docs/fairness.md)
-        if idle < request["gpu"]:
-            continue
-        shape = _shape_of(c, job)
-        if shape is not None and shape in failed:
+        # (over its fair share: reclaim would take it back, docs/fairness.md)
+        if request["gpu"] <= 0 or not can_reclaim(c, job, request) or idle < request["gpu"]:
+            # the request and these checks are the same for every job of the shape (its pods'
+            # shapes give their charges; the queue is part of it) until something is committed
+            if shape is not None:
+                failed.add(shape)
             continue
         # the candidates are the same for every job holding nothing (it is no victim itself)
         # until something is committed: built once then. Whether a job may be a victim does not

@@ -1891,6 +1891,7 @@ class _Cluster:
     def nominate(self, pod: PodInfo, group: GroupInfo, node: str, charge: dict[str, Fraction], message: str) -> None:
         self.nominated[pod.key] = node
         self.nominated_round[pod.key] = self.round
+        self._pp_gen += 1  # (what the actions memoise per job reads the nominations too)
         self._add_chain(self.pipelined_q, group.queue, charge, +1)
         self.reasons[pod.key] = PendingReason("Pipelined", message, queue=group.queue)
 

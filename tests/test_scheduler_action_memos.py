@@ -1,0 +1,96 @@
+"""The evicting actions' per-run memos change no decision: a round with them decides exactly what
+a round computing every value afresh decides (hypothesis, on the fragmented and overdrawn
+clusters of ``test_scheduler_actions_fast`` and the general ones of
+``test_scheduler_actions_property``). The memos: the pending jobs in order (``_pending_jobs``),
+each job's shape (``_shape_of``) and its preemption delay setting (``_preemption_delay``)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpuplane.scheduler import actions
+from gpuplane.scheduler import manifests as m
+from gpuplane.scheduler.config import SchedulerConfig
+from gpuplane.scheduler.cycle import run_rounds
+from gpuplane.scheduler.snapshot import build_snapshot
+
+from test_scheduler_actions_fast import fragmented, overdrawn
+from test_scheduler_actions_property import NOW, _prepare, clusters
+
+
+@contextmanager
+def _no_memos():
+    saved = actions._pending_jobs, actions._shape_of, actions._preemption_delay
+    actions._pending_jobs = actions._pending_jobs_now
+    actions._shape_of = actions._shape_of_now
+    actions._preemption_delay = lambda c, g: actions._job_setting(
+        c, g, "preemptionDelay", actions.PREEMPTION_DELAY_ANNOTATION)
+    try:
+        yield
+    finally:
+        actions._pending_jobs, actions._shape_of, actions._preemption_delay = saved
+
+
+def _decisions(snap, rounds):
+    r = run_rounds(snap, rounds, SchedulerConfig(), NOW)
+    return (r.placements, r.evicted, r.nominated, r.evictions, r.fair_share,
+            {k: v.to_dict() for k, v in r.reasons.items()}, r.recreated)
+
+
+def _same(snap):
+    for rounds in (1, 3):
+        fast = _decisions(snap, rounds)
+        with _no_memos():
+            plain = _decisions(snap, rounds)
+        assert fast == plain
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), overdrawn()))
+def test_memos_decide_as_without(objs):
+    _same(build_snapshot(m.schedule_objects(objs)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_memos_decide_as_without_general(case):
+    _same(_prepare(case))
+
+
+def _checking(snap):
+    """Every memoised answer is the fresh one, at every call of a 3-round run."""
+    shape_of, pending_jobs, calls = actions._shape_of, actions._pending_jobs, [0, 0]
+
+    def checked_shape(c, job):
+        got = shape_of(c, job)
+        assert got == actions._shape_of_now(c, job)
+        calls[0] += 1
+        return got
+
+    def checked_jobs(c):
+        got = pending_jobs(c)
+        assert got == actions._pending_jobs_now(c)
+        calls[1] += 1
+        return got
+
+    actions._shape_of, actions._pending_jobs = checked_shape, checked_jobs
+    try:
+        run_rounds(snap, 3, SchedulerConfig(), NOW)
+    finally:
+        actions._shape_of, actions._pending_jobs = shape_of, pending_jobs
+    return calls
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), overdrawn()))
+def test_memo_answers_are_fresh(objs):
+    _checking(build_snapshot(m.schedule_objects(objs)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_memo_answers_are_fresh_general(case):
+    _checking(_prepare(case))
