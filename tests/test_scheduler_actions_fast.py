@@ -69,8 +69,9 @@ def overdrawn(draw):
                                 held=",".join(f"gpu-{k}" for k in held), prio="train",
                                 created=f"2026-06-01T00:{draw(st.integers(0, 59)):02d}:00Z"))
             n += 1
-    for j in range(draw(st.integers(1, 3))):
-        objs.append(m.pod(f"p{j}", queue="qa", gpus=draw(st.integers(1, 4)), priority_class="train",
+    for j in range(draw(st.integers(1, 4))):  # (mostly qa; jobs of other queues share its memo)
+        objs.append(m.pod(f"p{j}", queue=draw(st.sampled_from(["qa", "qa"] + others)), gpus=draw(st.integers(1, 4)),
+                          priority_class="train",
                           created=f"2026-06-01T02:{j:02d}:00Z"))
     return objs
 
@@ -99,6 +100,21 @@ def test_fast_paths_match_fragmented(objs):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(overdrawn())
 def test_fast_paths_match_overdrawn(objs):
+    _check(build_snapshot(m.schedule_objects(objs)))
+
+
+def test_jobs_of_one_queue_whose_requests_fit_its_quota_differently():
+    """qa (quota 4, 2 GPUs running) has a 3-GPU job (over its quota with it) and a 1-GPU job
+    (within it): hopeful() reads that, so their queue units are memoised apart (found by
+    hypothesis when the key lacked it)."""
+    objs = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.queue("qc", gpu_quota=0)]
+    held = [("n0", "qb", "gpu-0,gpu-1"), ("n0", "qb", "gpu-2,gpu-3"), ("n1", "qb", "gpu-0,gpu-1"),
+            ("n1", "qc", "gpu-2,gpu-3"), ("n2", "qb", "gpu-0"), ("n2", "qc", "gpu-1"), ("n2", "qa", "gpu-2,gpu-3")]
+    objs += [m.node(f"n{i}", gpus=4) for i in range(3)]
+    objs += [running(f"r{i}", node, q, gpus=gpus.count(",") + 1, held=gpus, prio="train",
+                     created="2026-06-01T00:00:00Z") for i, (node, q, gpus) in enumerate(held)]
+    objs += [m.pod(f"p{j}", queue="qa", gpus=g, priority_class="train", created=f"2026-06-01T02:0{j}:00Z")
+             for j, g in enumerate([3, 1])]
     _check(build_snapshot(m.schedule_objects(objs)))
 
 
@@ -143,14 +159,23 @@ def _check(snap):
 
     room = actions._room_with_all
 
+    def recording(sink, bound):
+        def record(c, pending, need, cands, *rest):
+            sink.append([(g.key, [p.key for p in pods]) for g, pods in cands])
+            return bound(c, pending, need, cands, *rest)
+        return record
+
     def checked_plan(c, job, explain=False, known=None):
         before = _state(c)
-        actions._room_with_all = lambda *args: True  # the plain search: every one run
+        plain_cands, fast_cands = [], []
+        actions._room_with_all = recording(plain_cands, lambda *args: True)  # the plain search: every one run
         try:
             plain = plan_reclaim(c, job, explain, None)  # nothing memoised
+            actions._room_with_all = recording(fast_cands, room)
+            fast = plan_reclaim(c, job, explain, known)
         finally:
             actions._room_with_all = room
-        fast = plan_reclaim(c, job, explain, known)
+        assert plain_cands == fast_cands  # the same candidates, in the same order
         assert _state(c) == before
         assert (plain.victims is None) == (fast.victims is None)
         if plain.victims is not None:

@@ -1096,8 +1096,8 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
     in_order = False  # whether ``cands`` is already sorted
     if cached is None and memo is not None:
         # Queue by queue, each queue's units memoised in ``known`` for every job that agrees on
-        # what they read: the queue, its leveled pair (rl, vl), ``rs`` and whether the request
-        # fits under rl's quota (hopeful()). The sort key below starts with the group's queue's
+        # what they read: the queue, its leveled victim queue vl, ``rs`` and whether the request
+        # fits under the quota of the leveled reclaimer queue rl (all hopeful() reads of rl). The sort key below starts with the group's queue's
         # (-over, name), unique per queue, and a stable sort keeps each queue's own order: so
         # the queues in that order, each one's units sorted by victim order, are the sorted list.
         parts = []
@@ -1105,7 +1105,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
             if q == job.queue or q not in c.snap.tree:
                 continue
             rl, vl = _leveled(c, job.queue, q)
-            qkey = ("queue units", q, rl, vl, tuple(rs), fits_cache[rl])
+            qkey = ("queue units", q, vl, tuple(rs), fits_cache[rl])
             part = memo.get(qkey)
             if part is None:
                 units: list[tuple[GroupInfo, list[PodInfo]]] = []
