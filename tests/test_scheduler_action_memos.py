@@ -2,7 +2,8 @@
 a round computing every value afresh decides (hypothesis, on the fragmented and overdrawn
 clusters of ``test_scheduler_actions_fast`` and the general ones of
 ``test_scheduler_actions_property``). The memos: the pending jobs in order (``_pending_jobs``),
-each job's shape (``_shape_of``) and its preemption delay setting (``_preemption_delay``)."""
+each job's shape (``_shape_of``), its preemption delay setting (``_preemption_delay``) and, shared
+by consolidation and reclaim, whether it may be a victim and the GPUs it holds (``_victim_gpus``)."""
 
 from __future__ import annotations
 
@@ -23,15 +24,21 @@ from test_scheduler_actions_property import NOW, _prepare, clusters
 
 @contextmanager
 def _no_memos():
-    saved = actions._pending_jobs, actions._shape_of, actions._preemption_delay
+    saved = actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus
     actions._pending_jobs = actions._pending_jobs_now
     actions._shape_of = actions._shape_of_now
     actions._preemption_delay = lambda c, g: actions._job_setting(
         c, g, "preemptionDelay", actions.PREEMPTION_DELAY_ANNOTATION)
+    actions._victim_gpus = _fresh_victim_gpus
     try:
         yield
     finally:
-        actions._pending_jobs, actions._shape_of, actions._preemption_delay = saved
+        actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus = saved
+
+
+def _fresh_victim_gpus(c, g):
+    pods = actions._victim_ok(c, g)
+    return pods, None if pods is None else actions._held_gpu_sum(c, pods)
 
 
 def _decisions(snap, rounds):
@@ -62,7 +69,7 @@ def test_memos_decide_as_without_general(case):
 
 def _checking(snap):
     """Every memoised answer is the fresh one, at every call of a 3-round run."""
-    shape_of, pending_jobs, calls = actions._shape_of, actions._pending_jobs, [0, 0]
+    shape_of, pending_jobs, victim_gpus, calls = actions._shape_of, actions._pending_jobs, actions._victim_gpus, [0, 0, 0]
 
     def checked_shape(c, job):
         got = shape_of(c, job)
@@ -76,11 +83,20 @@ def _checking(snap):
         calls[1] += 1
         return got
 
-    actions._shape_of, actions._pending_jobs = checked_shape, checked_jobs
+    def checked_victim(c, g):
+        pods, ch = victim_gpus(c, g)
+        fresh = _fresh_victim_gpus(c, g)
+        assert (pods is None) == (fresh[0] is None)
+        if pods is not None:
+            assert [p.key for p in pods] == [p.key for p in fresh[0]] and ch == fresh[1]
+        calls[2] += 1
+        return pods, ch
+
+    actions._shape_of, actions._pending_jobs, actions._victim_gpus = checked_shape, checked_jobs, checked_victim
     try:
         run_rounds(snap, 3, SchedulerConfig(), NOW)
     finally:
-        actions._shape_of, actions._pending_jobs = shape_of, pending_jobs
+        actions._shape_of, actions._pending_jobs, actions._victim_gpus = shape_of, pending_jobs, victim_gpus
     return calls
 
 

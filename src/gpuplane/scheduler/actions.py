@@ -320,6 +320,25 @@ def _victim_ok(c: "_Cluster", group: GroupInfo) -> Optional[list[PodInfo]]:
     return active
 
 
+def _victim_gpus(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list[PodInfo]], Optional[dict[str, Fraction]]]:
+    """``(_victim_ok(c, group), _held_gpu_sum of those pods)`` (``(None, None)`` if it is no
+    victim), memoised for the evicting actions of one round until something is committed:
+    consolidation and reclaim both ask it of every job. Between two commits the state they read
+    is the same whenever they ask (their searches undo what they try), and a commit evicts (the
+    key counts evictions; placements too, for a caller between two binds)."""
+    key = (c.round, len(c.evictions), len(c.placements))
+    memo = c.__dict__.get("_victim_gpus_memo")
+    if memo is None or memo[0] != key:
+        memo = c.__dict__["_victim_gpus_memo"] = (key, {})
+    hit = memo[1].get(id(group))
+    if hit is not None and hit[0] is group:
+        return hit[1], hit[2]
+    pods = _victim_ok(c, group)
+    ch = None if pods is None else _held_gpu_sum(c, pods)
+    memo[1][id(group)] = (group, pods, ch)
+    return pods, ch
+
+
 class _Surplus(list):
     """The pods of a victim unit above its job's minMember (elastic): evictable one by one,
     before the job's core, and even while the core is min-runtime protected."""
@@ -1048,14 +1067,17 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
               ) -> list[tuple[GroupInfo, list[PodInfo]]]:
         """The victim units group ``g`` (of leveled victim queue ``vl``) offers this job; what its
         pods hold goes into ``unit_ch``."""
-        hit = memo.get((id(g), gpu_only)) if memo is not None else None
-        if hit is None:
-            pods = _victim_ok(c, g)
-            ch = None if pods is None else _held_gpu_sum(c, pods) if gpu_only else _held_sum(c, pods)
-            if memo is not None:
-                memo[(id(g), gpu_only)] = (pods, ch)
+        if memo is not None and gpu_only:
+            pods, ch = _victim_gpus(c, g)  # (shared with consolidation)
         else:
-            pods, ch = hit
+            hit = memo.get(id(g)) if memo is not None else None
+            if hit is None:
+                pods = _victim_ok(c, g)
+                ch = None if pods is None else _held_gpu_sum(c, pods) if gpu_only else _held_sum(c, pods)
+                if memo is not None:
+                    memo[id(g)] = (pods, ch)
+            else:
+                pods, ch = hit
         if pods is None:
             if explain:
                 why = _why_not_victim(c, g)
@@ -1293,8 +1315,8 @@ def consolidation(c: "_Cluster") -> None:
             if everyone is None:
                 everyone = []
                 for g in c.snap.groups.values():
-                    pods = _victim_ok(c, g)
-                    if pods is None or not any(c.held_charge(p)["gpu"] > 0 for p in pods):
+                    pods, ch = _victim_gpus(c, g)
+                    if pods is None or not ch["gpu"] > 0:  # (no pod holds a GPU: charges are >= 0)
                         continue
                     everyone.append((g, pods))
                 everyone.sort(key=lambda v: _victim_order(v[0]))
