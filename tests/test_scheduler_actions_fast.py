@@ -54,10 +54,18 @@ def fragmented(draw):
 @st.composite
 def overdrawn(draw):
     """Queue qa under its quota with jobs waiting, while two or three other queues with small
-    quotas hold the GPUs: reclaim's case, with victims from several queues to order."""
+    quotas hold the GPUs: reclaim's case, with victims from several queues to order. Sometimes
+    in two departments (qa and qb in p1, the others in p2), sometimes with a reclaimMinRuntime
+    that protects the jobs started in the last hour."""
     others = ["qb", "qc", "qd"][:draw(st.integers(2, 3))]
-    objs = [m.queue("qa", gpu_quota=draw(st.integers(4, 10)))]
-    objs += [m.queue(q, gpu_quota=draw(st.integers(0, 2))) for q in others]
+    quotas = {"qa": draw(st.integers(4, 10)), **{q: draw(st.integers(0, 2)) for q in others}}
+    parents = {q: ("p1" if q in ("qa", "qb") else "p2") for q in quotas} if draw(st.booleans()) else {}
+    objs = [m.queue(p, gpu_quota=sum(v for q, v in quotas.items() if parents[q] == p)) for p in sorted(set(parents.values()))]
+    for q, quota in quotas.items():
+        objs.append(m.queue(q, parent=parents.get(q), gpu_quota=quota))
+        min_runtime = draw(st.sampled_from([None, None, "30m", "3h"]))
+        if min_runtime:
+            objs[-1]["spec"]["reclaimMinRuntime"] = min_runtime
     n = 0
     for i in range(draw(st.integers(2, 4))):
         objs.append(m.node(f"n{i}", gpus=4))
@@ -65,14 +73,14 @@ def overdrawn(draw):
         while free and draw(st.integers(0, 4)):
             gpus = min(len(free), draw(st.integers(1, 2)))
             held, free = free[:gpus], free[gpus:]
+            at = f"2026-06-01T{draw(st.sampled_from(['00', '10', '11']))}:{draw(st.integers(0, 59)):02d}:00Z"
             objs.append(running(f"r{n}", f"n{i}", draw(st.sampled_from(others + ["qa"])), gpus=gpus,
-                                held=",".join(f"gpu-{k}" for k in held), prio="train",
-                                created=f"2026-06-01T00:{draw(st.integers(0, 59)):02d}:00Z"))
+                                held=",".join(f"gpu-{k}" for k in held), prio="train", created=at, started=at))
             n += 1
     for j in range(draw(st.integers(1, 4))):  # (mostly qa; jobs of other queues share its memo)
         objs.append(m.pod(f"p{j}", queue=draw(st.sampled_from(["qa", "qa"] + others)), gpus=draw(st.integers(1, 4)),
                           priority_class="train",
-                          created=f"2026-06-01T02:{j:02d}:00Z"))
+                          created=f"2026-06-01T11:{50 + j:02d}:00Z"))
     return objs
 
 
@@ -115,6 +123,25 @@ def test_jobs_of_one_queue_whose_requests_fit_its_quota_differently():
                      created="2026-06-01T00:00:00Z") for i, (node, q, gpus) in enumerate(held)]
     objs += [m.pod(f"p{j}", queue="qa", gpus=g, priority_class="train", created=f"2026-06-01T02:0{j}:00Z")
              for j, g in enumerate([3, 1])]
+    _check(build_snapshot(m.schedule_objects(objs)))
+
+
+def test_reclaim_memo_after_a_commit_in_departments():
+    """Departments p1 (qa, qb) and p2 (qc, qd, quota 0). qa's 4-GPU job reclaims; the victims
+    come back pending and reclaim in turn. A commit that takes from qc lowers what p2 holds, so
+    the memoised units of qd (leveled victim queue p2 for a job of p1) must go too (found by
+    hypothesis when only the units of the touched queue itself were dropped)."""
+    quotas = {"qa": ("p1", 8), "qb": ("p1", 2), "qc": ("p2", 0), "qd": ("p2", 0)}
+    objs = [m.queue("p1", gpu_quota=10), m.queue("p2", gpu_quota=0)]
+    objs += [m.queue(q, parent=p, gpu_quota=v) for q, (p, v) in quotas.items()]
+    objs += [m.node(f"n{i}", gpus=4) for i in range(4)]
+    held = [("n0", "qb", "0"), ("n0", "qd", "1,2"), ("n0", "qb", "3"), ("n1", "qc", "0,1"), ("n1", "qb", "2"),
+            ("n1", "qb", "3"), ("n2", "qb", "0,1"), ("n2", "qb", "2"), ("n2", "qb", "3"), ("n3", "qb", "0"),
+            ("n3", "qc", "1")]
+    at = "2026-06-01T00:00:00Z"
+    objs += [running(f"r{i}", node, q, gpus=len(gpus.split(",")), held=",".join(f"gpu-{k}" for k in gpus.split(",")),
+                     prio="train", created=at, started=at) for i, (node, q, gpus) in enumerate(held)]
+    objs.append(m.pod("p0", queue="qa", gpus=4, priority_class="train", created="2026-06-01T11:50:00Z"))
     _check(build_snapshot(m.schedule_objects(objs)))
 
 

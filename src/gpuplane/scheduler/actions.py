@@ -1186,6 +1186,27 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
     return plan
 
 
+def _keep_untouched(c: "_Cluster", known: dict[Any, Any], job: GroupInfo,
+                    victims: list[tuple[GroupInfo, list[PodInfo]]]) -> None:
+    """After a reclaim commit, keep of plan_reclaim's memo what the commit did not change: the
+    units of the queues it did not touch. A commit evicts the
+    victims and nominates the job: only the queues on the chains of theirs see their usage
+    (``eff_alloc``) change, and only the victims' own groups their pods; a queue's units read
+    its groups, its leveled queue's usage, fair share and quota, and the key's rest (module
+    docstring). Claims may tie jobs of several queues together: then everything goes."""
+    if any(p.claims for _, pods in victims for p in pods) or any(p.claims for p in c.pending_pods(job)):
+        known.clear()
+        return
+    touched: set[str] = set()
+    for q in {job.queue, *(g.queue for g, _ in victims)}:
+        if q in c.snap.tree:
+            touched.update(c._chain(q))
+    kept = {k: v for k, v in known.items()
+            if type(k) is tuple and len(k) == 5 and k[0] == "queue units" and k[1] not in touched and k[2] not in touched}
+    known.clear()
+    known.update(kept)
+
+
 def reclaim(c: "_Cluster") -> None:
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     known: dict[Any, Any] = {}  # plan_reclaim's victim memo, until the next commit
@@ -1202,7 +1223,7 @@ def reclaim(c: "_Cluster") -> None:
         if plan.victims is not None and plan.fit is not None:
             _commit(c, "reclaim", job, plan.victims, plan.fit)
             failed.clear()
-            known.clear()
+            _keep_untouched(c, known, job, plan.victims)
         else:
             if not failed:
                 shape = _shape_of(c, job)
