@@ -18,6 +18,7 @@ from gpuplane.scheduler.config import SchedulerConfig
 from gpuplane.scheduler.cycle import run_rounds
 from gpuplane.scheduler.snapshot import build_snapshot
 
+from test_scheduler_actions import running
 from test_scheduler_actions_fast import fragmented, overdrawn
 from test_scheduler_actions_property import NOW, _prepare, clusters
 
@@ -110,3 +111,16 @@ def test_memo_answers_are_fresh(objs):
 @given(clusters())
 def test_memo_answers_are_fresh_general(case):
     _checking(_prepare(case))
+
+
+def test_victims_memo_forgets_the_evicted():
+    """Two 3-GPU jobs of qa reclaim in one round from qb's four 1-GPU jobs on two nodes: after
+    the first commit, its victims are no victims any more (found by hypothesis when the memo
+    kept them)."""
+    objs = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.queue("qc", gpu_quota=0),
+            m.node("n0", gpus=4), m.node("n1", gpus=4)]
+    objs += [running(f"r{i}", f"n{i // 2}", "qb", gpus=1, held=f"gpu-{i % 2}") for i in range(4)]
+    objs += [m.pod(f"p{j}", queue="qa", gpus=3, priority_class="train", created=f"2026-06-01T11:5{j}:00Z")
+             for j in range(2)]
+    calls = _checking(build_snapshot(m.schedule_objects(objs)))
+    assert calls[2] > 0

@@ -322,20 +322,31 @@ def _victim_ok(c: "_Cluster", group: GroupInfo) -> Optional[list[PodInfo]]:
 
 def _victim_gpus(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list[PodInfo]], Optional[dict[str, Fraction]]]:
     """``(_victim_ok(c, group), _held_gpu_sum of those pods)`` (``(None, None)`` if it is no
-    victim), memoised for the evicting actions of one round until something is committed:
-    consolidation and reclaim both ask it of every job. Between two commits the state they read
-    is the same whenever they ask (their searches undo what they try), and a commit evicts (the
-    key counts evictions; placements too, for a caller between two binds)."""
-    key = (c.round, len(c.evictions), len(c.placements))
+    victim), memoised for the evicting actions of one round: consolidation and reclaim both ask
+    it of every job. Between their commits the state they read is the same whenever they ask
+    (their searches undo what they try). A commit evicts pods: of the jobs, only the victims'
+    own answers change (their pods stop being active), so only those are dropped; unless a
+    victim holds claims (another job may share them: everything is dropped). The key counts
+    placements too, for a caller between two binds."""
+    key = (c.round, len(c.placements))
     memo = c.__dict__.get("_victim_gpus_memo")
     if memo is None or memo[0] != key:
-        memo = c.__dict__["_victim_gpus_memo"] = (key, {})
-    hit = memo[1].get(id(group))
+        memo = c.__dict__["_victim_gpus_memo"] = (key, {}, [len(c.evicted)])
+    table, seen = memo[1], memo[2]
+    if len(c.evicted) != seen[0]:  # (evicted only grows in a round, in order)
+        for k in list(c.evicted)[seen[0]:]:
+            pod = c.snap.pods[k]
+            if pod.claims:
+                table.clear()
+                break
+            table.pop(id(c._group_of(pod)), None)
+        seen[0] = len(c.evicted)
+    hit = table.get(id(group))
     if hit is not None and hit[0] is group:
         return hit[1], hit[2]
     pods = _victim_ok(c, group)
     ch = None if pods is None else _held_gpu_sum(c, pods)
-    memo[1][id(group)] = (group, pods, ch)
+    table[id(group)] = (group, pods, ch)
     return pods, ch
 
 
