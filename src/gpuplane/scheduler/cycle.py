@@ -460,7 +460,13 @@ class _Cluster:
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
         self._with_jobs: dict[tuple[str, ...], tuple[set[str], dict[Optional[str], list[str]]]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
-        self._shapes: dict[Key, tuple] = {}  # place: the pod's _shape_key
+        # _pod_shape: id(pod) -> (pod, its _shape_key); with an account, shared by its cycles
+        # (and so are the claimless charges, see _shared_charge): see account.CycleMemo
+        memo = account.memo if account is not None else None
+        if memo is not None:
+            memo.start(snap)
+            self._charges = memo.charges
+        self._shapes: dict[int, tuple[PodInfo, tuple]] = memo.shapes if memo is not None else {}
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
@@ -935,10 +941,13 @@ class _Cluster:
         return msgspec.json.encode((spec.tolerations, spec.node_selector, spec.affinity))
 
     def _pod_shape(self, pod: PodInfo) -> tuple:
-        """:meth:`_shape_key`, once per pod and run (pods do not change in a run)."""
-        shape = self._shapes.get(pod.key)
-        if shape is None:
-            shape = self._shapes[pod.key] = self._shape_key(pod)
+        """:meth:`_shape_key`, once per pod object (a function of the frozen pod alone; the
+        entry keeps the pod, so a hit on its id is that pod: see account.CycleMemo)."""
+        hit = self._shapes.get(id(pod))
+        if hit is not None and hit[0] is pod:
+            return hit[1]
+        shape = self._shape_key(pod)
+        self._shapes[id(pod)] = (pod, shape)
         return shape
 
     @staticmethod
@@ -1167,14 +1176,16 @@ class _Cluster:
 
     def _pending_pods(self, group: GroupInfo) -> list[PodInfo]:
         """:meth:`pending_pods` without the memo."""
-        if len(group.pods) == 1 and group.raw is None:  # a pod without a PodGroup: no list building, no sort
+        if len(group.pods) == 1:  # one pod (the common case): no list building, no sort
             p = self.snap.pods[group.pods[0]]
-            if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements:
-                return [p]
-            return []
-        out = [self.snap.pods[k] for k in group.pods]
-        out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
-        out.sort(key=lambda p: (p.creation, p.key))
+            if not (p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements):
+                return []
+            out = [p]
+        else:
+            out = [self.snap.pods[k] for k in group.pods]
+            out = [p for p in out
+                   if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
+            out.sort(key=lambda p: (p.creation, p.key))
         if group.raw is not None and out:
             tree = self.subgroup_tree(group)
             if tree is not None:

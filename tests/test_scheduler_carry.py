@@ -1,0 +1,141 @@
+"""Per-pod results carried between cycles (``account.CycleMemo``) and the allocate fast paths,
+against the plain paths.
+
+* Carried shapes and charges: random histories of cluster states (tests/test_running_account's),
+  where unchanged pods keep their ``PodInfo``, with the GPU memory of a node (so the snapshot's
+  ``min_gpu_memory_mib``) changing between steps; after each step every carried entry equals
+  the value computed afresh, and ``run_rounds`` with the account decides as without it (fair
+  shares and requests included).
+* ``_pending_pods``' one-pod path against the list-and-sort path, for PodGroups with and without
+  SubGroups, at every call of whole runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpuplane.api.core import PENDING
+from gpuplane.scheduler import manifests as m
+from gpuplane.scheduler.account import RunningAccount
+from gpuplane.scheduler.cycle import GroupInfo, PodInfo, _Cluster, run_rounds
+from gpuplane.scheduler.snapshot import build_snapshot
+from gpuplane.scheduler.subgang import required_first
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_running_account import CFG, NOW, Reuse, assert_same_result, histories  # noqa: E402
+
+
+def _with_gpu_memory(objs: list[dict[str, Any]], mib: int) -> list[dict[str, Any]]:
+    """``objs`` with node n0's GPU memory set to ``mib`` (the snapshot's minimum follows it)."""
+    out = []
+    for o in objs:
+        if o.get("kind") == "Node" and o["metadata"]["name"] == "n0":
+            o = m.node("n0", gpus=4, cpu=o["status"]["allocatable"]["cpu"], memory="64Gi", gpu_memory_mib=mib)
+        out.append(o)
+    return out
+
+
+def _check_memo(acct: RunningAccount, snap: Any) -> None:
+    """Every carried entry is what the plain functions compute for its pod now."""
+    fresh = _Cluster(snap, CFG, NOW)
+    for pod, shape in acct.memo.shapes.values():
+        assert shape == _Cluster._shape_key(pod)
+    mems = {n.gpu_memory_mib for n in snap.nodes}
+    for (_, mem), (pod, charge) in acct.memo.charges.items():
+        node = next((n for n in snap.nodes if n.gpu_memory_mib == mem), None) if mem is not None else None
+        if mem is None or mem in mems:
+            assert charge == fresh._charge(pod, node, None)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(histories(), st.lists(st.sampled_from([8000, 16000, 40000]), min_size=6, max_size=6))
+def test_carried_memo_matches_plain(steps: list[list[dict[str, Any]]], mems: list[int]) -> None:
+    acct = RunningAccount()
+    reuse = Reuse()
+    for objs, mib in zip(steps, mems):
+        snap = reuse.snapshot(_with_gpu_memory(objs, mib))
+        expected = run_rounds(snap, 1, CFG, NOW)
+        got = run_rounds(snap, 1, CFG, NOW, account=acct)
+        assert_same_result(expected, got)
+        assert got.requested == expected.requested
+        assert got.fair_share == expected.fair_share
+        _check_memo(acct, snap)
+
+
+def test_memo_drops_pods_that_left() -> None:
+    """Cycle after cycle of new pods: the memo keeps about the live pods only."""
+    acct = RunningAccount()
+    base = [m.queue("q", gpu_quota=2), m.node("n0", gpus=1, gpu_memory_mib=16000)]
+    for i in range(40):
+        pods = [m.pod(f"p{i}-{j}", queue="q", gpus=1 + j % 2) for j in range(20)]
+        pods.append(m.pod(f"s{i}", queue="q", fraction="0.5"))
+        snap = build_snapshot(m.schedule_objects(base + pods))
+        run_rounds(snap, 1, CFG, NOW, account=acct)
+        assert len(acct.memo.shapes) <= 2 * len(snap.pods) + 256 + len(snap.pods)
+        assert len(acct.memo.charges) <= 2 * len(snap.pods) + 256 + len(snap.pods)
+    live = {id(p) for p in snap.pods.values()}
+    assert live <= set(acct.memo.shapes)
+
+
+def _plain_pending(c: _Cluster, group: GroupInfo) -> list[PodInfo]:
+    """``_pending_pods`` by the list-and-sort path for every group."""
+    out = [c.snap.pods[k] for k in group.pods]
+    out = [p for p in out if p.ours and (p.state == PENDING or p.key in c.released) and p.key not in c.placements]
+    out.sort(key=lambda p: (p.creation, p.key))
+    tree = c.subgroup_tree(group) if group.raw is not None and out else None
+    if tree is not None:
+        return required_first(c, group, tree, [p for p in out if p.key not in tree.unknown])
+    return out
+
+
+def _one_pod_objects(draw: Any) -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = [m.queue("qa", gpu_quota=2), m.queue("qb", gpu_quota=1),
+                                  m.node("n0", gpus=2), m.node("n1", gpus=2)]
+    for j in range(draw(st.integers(1, 8))):
+        q = draw(st.sampled_from(["qa", "qb"]))
+        kind = draw(st.sampled_from(["pg", "pg", "sub", "badsub", "lone", "pair"]))
+        name = f"g{j}"
+        gpus = draw(st.integers(0, 2))
+        running = draw(st.booleans())
+        node = draw(st.sampled_from(["n0", "n1"])) if running else None
+        if kind == "lone":
+            objs.append(m.pod(f"p{j}", queue=q, gpus=gpus, node_name=node))
+            continue
+        pg = m.podgroup(name, 1, q)
+        pod = m.pod(f"p{j}", queue=q, group=name, gpus=gpus, node_name=node)
+        if kind in ("sub", "badsub"):
+            pg["spec"]["subGroups"] = [{"name": "w", "minMember": 1}]
+            pod["metadata"].setdefault("labels", {})["kai.scheduler/subgroup-name"] = "w" if kind == "sub" else "x"
+        objs += [pg, pod]
+        if kind == "pair":
+            objs.append(m.pod(f"p{j}b", queue=q, group=name, gpus=gpus, created="2025-12-31T00:00:00Z"))
+    return objs
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.integers(1, 3))
+def test_one_pod_pending_matches_list_path(data: Any, rounds: int) -> None:
+    objs = _one_pod_objects(data.draw)
+    calls = {"n": 0}
+    orig = _Cluster._pending_pods
+
+    def checking(self: _Cluster, group: GroupInfo) -> list[PodInfo]:
+        got = orig(self, group)
+        assert got == _plain_pending(self, group)
+        calls["n"] += 1
+        return got
+
+    snap = build_snapshot(m.schedule_objects(objs))
+    _Cluster._pending_pods = checking  # type: ignore[method-assign]
+    try:
+        c = run_rounds(snap, rounds, CFG, NOW).cluster
+        for group in snap.groups.values():  # and in the final state (placed, evicted, recreated pods)
+            checking(c, group)
+    finally:
+        _Cluster._pending_pods = orig  # type: ignore[method-assign]
+    assert calls["n"] >= len(snap.groups)
