@@ -1,7 +1,7 @@
 """Per-pod results carried between cycles (``account.CycleMemo``) and the allocate fast paths,
 against the plain paths.
 
-* Carried shapes and charges: random histories of cluster states (tests/test_running_account's),
+* Carried shapes, demands and charges: random histories of cluster states (tests/test_running_account's),
   where unchanged pods keep their ``PodInfo``, with the GPU memory of a node (so the snapshot's
   ``min_gpu_memory_mib``) changing between steps; after each step every carried entry equals
   the value computed afresh, and ``run_rounds`` with the account decides as without it (fair
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from gpuplane.api.core import PENDING
 from gpuplane.scheduler import manifests as m
 from gpuplane.scheduler.account import RunningAccount
-from gpuplane.scheduler.cycle import GroupInfo, PodInfo, _Cluster, run_rounds
+from gpuplane.scheduler.cycle import MB, GroupInfo, PodInfo, _Cluster, run_rounds
 from gpuplane.scheduler.snapshot import build_snapshot
 from gpuplane.scheduler.subgang import required_first
 
@@ -45,6 +46,12 @@ def _check_memo(acct: RunningAccount, snap: Any) -> None:
     fresh = _Cluster(snap, CFG, NOW)
     for pod, shape in acct.memo.shapes.values():
         assert shape == _Cluster._shape_key(pod)
+    for pod, values in acct.memo.demand.values():  # what requested adds: the pod's charge
+        if values is not None:
+            gpu, cpu, mem_bytes = values
+            assert fresh.charge_for(pod) == {"gpu": gpu, "cpu": cpu, "memory": Fraction(mem_bytes) / MB}
+        else:
+            assert pod.claims or pod.gpu.is_shared and not pod.gpu.whole
     mems = {n.gpu_memory_mib for n in snap.nodes}
     for (_, mem), (pod, charge) in acct.memo.charges.items():
         node = next((n for n in snap.nodes if n.gpu_memory_mib == mem), None) if mem is not None else None

@@ -109,13 +109,15 @@ class CycleMemo:
     the entry's pod ``is`` the pod asked about (the pod is kept alive, so its id is not reused
     while the entry exists). ``PodInfo`` is frozen and the snapshot keeps the same object for a
     pod that did not change, so a hit is the value the function would compute again: exact.
-    ``shapes``: ``_Cluster._shape_key`` (reads the pod only). ``charges``: ``_Cluster._charge``
-    of claimless pods per (pod, GPU memory), which also reads the snapshot's
-    ``min_gpu_memory_mib``: dropped when that changes. :meth:`start` drops entries of pods no
-    longer in the snapshot once there are more than twice as many as pods (memory stays bounded)."""
+    ``shapes``: ``_Cluster._shape_key``; ``demand``: ``_Cluster._pod_demand`` (both read the
+    pod only). ``charges``: ``_Cluster._charge`` of claimless pods per (pod, GPU memory), which
+    also reads the snapshot's ``min_gpu_memory_mib``: dropped when that changes. :meth:`start`
+    drops entries of pods no longer in the snapshot once there are more than twice as many as
+    pods (memory stays bounded)."""
 
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[PodInfo, tuple]] = {}
+        self.demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = {}
         self.charges: dict[tuple[int, Optional[int]], tuple[PodInfo, dict[str, Fraction]]] = {}
         self._min_mem: Any = _UNSET  # the min_gpu_memory_mib the charges were computed with
 
@@ -125,9 +127,10 @@ class CycleMemo:
             self._min_mem = snap.min_gpu_memory_mib
             self.charges = {}
         limit = 2 * len(snap.pods) + 256
-        if len(self.shapes) > limit or len(self.charges) > limit:
+        if len(self.shapes) > limit or len(self.demand) > limit or len(self.charges) > limit:
             live = {id(p): p for p in snap.pods.values()}
             self.shapes = {i: e for i, e in self.shapes.items() if live.get(i) is e[0]}
+            self.demand = {i: e for i, e in self.demand.items() if live.get(i) is e[0]}
             self.charges = {k: e for k, e in self.charges.items() if live.get(k[0]) is e[0]}
 
 

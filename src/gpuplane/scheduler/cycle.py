@@ -467,6 +467,8 @@ class _Cluster:
             memo.start(snap)
             self._charges = memo.charges
         self._shapes: dict[int, tuple[PodInfo, tuple]] = memo.shapes if memo is not None else {}
+        self._demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = (
+            memo.demand if memo is not None else {})  # requested: id(pod) -> (pod, its _pod_demand)
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
@@ -1527,20 +1529,24 @@ class _Cluster:
             if tree.is_leaf(q):
                 parts[q] = {r: [v] for r, v in self.alloc[q].items()}
         known = self._round_pending  # collect_jobs' pending lists while nothing has changed since
+        carried = self._demand
         for q, groups in jobs.items():
             row = parts[q]
             gpu, cpu, mem = row["gpu"], row["cpu"], row["memory"]
-            mem_bytes: list[Fraction] = []
+            mem_bytes: list[Fraction | int] = []
             for g in groups:
                 pending = known.get(id(g)) if known is not None else None
                 for p in (pending if pending is not None else self.pending_pods(g)):
-                    d = p.gpu
-                    if not p.claims and (d.whole or not d.is_shared) and type(p.memory) is Fraction:
-                        # what charge_for says for such a pod, with memory summed in bytes (one
-                        # Fraction division per queue instead of one per pod; the same sum)
-                        gpu.append(d.whole)
-                        cpu.append(p.cpu_milli)
-                        mem_bytes.append(p.memory)
+                    hit = carried.get(id(p))
+                    if hit is None or hit[0] is not p:
+                        hit = carried[id(p)] = (p, self._pod_demand(p))
+                    values = hit[1]
+                    if values is not None:
+                        # memory summed in bytes: one Fraction division per queue instead of one
+                        # per pod (the same sum)
+                        gpu.append(values[0])
+                        cpu.append(values[1])
+                        mem_bytes.append(values[2])
                         continue
                     c = self.charge_for(p)
                     for r in RESOURCES:
@@ -1548,6 +1554,18 @@ class _Cluster:
             if mem_bytes:
                 mem.append(_exact_sum(mem_bytes) / MB)
         return {q: {r: _exact_sum(vs) for r, vs in row.items()} for q, row in parts.items()}
+
+    @staticmethod
+    def _pod_demand(pod: PodInfo) -> Optional[tuple[int, Fraction | int, Fraction | int]]:
+        """``(GPUs, CPU millicores, memory bytes)`` that :meth:`requested` adds for a pod whose
+        :meth:`charge_for` is those (memory in MB) whatever the state: no claims, and whole
+        GPUs or GPUs not shared by memory; ``None`` for the others. A function of the frozen
+        pod alone (whole values as ints, see :func:`_num`: the sums are the same, and exact),
+        so carried between cycles by pod identity (see account.CycleMemo)."""
+        d = pod.gpu
+        if not pod.claims and (d.whole or not d.is_shared) and type(pod.memory) is Fraction:
+            return d.whole, _num(pod.cpu_milli), _num(pod.memory)
+        return None
 
     def compute_fair(self, jobs: dict[str, list[GroupInfo]]) -> None:
         demand = self.requested(jobs)
