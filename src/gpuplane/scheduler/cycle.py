@@ -480,12 +480,13 @@ class _Cluster:
         self.held_gpu: dict[Key, tuple[list[int], Fraction]] = {}
         self.evicted: dict[Key, str] = {}  # evicted this round: still holds its node resources
         self.released: set[Key] = set()  # evicted in an earlier round: deleted and recreated as Pending
-        # pending_pods memo: id(group) -> (generation, group, pending list). ``_pp_gen`` goes up on
-        # every change to ``placements``, ``released`` or ``evicted`` (apply, undo, release, rehold,
-        # evict, finish_evictions, begin_round), the only state pending_pods reads besides the
-        # snapshot's pods, which do not change in a run
+        # pending_pods memo: id(group) -> (group, pending list), of generation ``_pp_at``.
+        # ``_pp_gen`` goes up on every change to ``placements``, ``released`` or ``evicted``
+        # (apply, undo, release, rehold, evict, finish_evictions, begin_round), the only state
+        # pending_pods reads besides the snapshot's pods, which do not change in a run
         self._pp_gen = 0
-        self._pp_memo: dict[int, tuple[int, GroupInfo, list[PodInfo]]] = {}
+        self._pp_at = 0
+        self._pp_memo: dict[int, tuple[GroupInfo, list[PodInfo]]] = {}
         self.nominated: dict[Key, str] = {}
         self.nominated_round: dict[Key, int] = {}
         self.group_evicted_at: dict[Any, float] = {}
@@ -1166,14 +1167,17 @@ class _Cluster:
         the snapshot's pods (fixed in a run), ``placements`` and ``released`` (and, through
         SubGroup ordering, ``evicted`` and active counts, which read the same state), and every
         change to those bumps ``_pp_gen``. A fresh list each call (callers may keep or change it)."""
-        hit = self._pp_memo.get(id(group))
-        if hit is not None and hit[0] == self._pp_gen and hit[1] is group:
-            return list(hit[2])
         gen = self._pp_gen
+        if gen != self._pp_at:  # the entries are of an older generation
+            self._pp_memo = {}
+            self._pp_at = gen
+        hit = self._pp_memo.get(id(group))
+        if hit is not None and hit[0] is group:
+            return hit[1][:]
         out = self._pending_pods(group)
         if gen == self._pp_gen:  # nothing changed while computing it
-            self._pp_memo[id(group)] = (gen, group, out)
-            return list(out)
+            self._pp_memo[id(group)] = (group, out)
+            return out[:]
         return out
 
     def _pending_pods(self, group: GroupInfo) -> list[PodInfo]:
@@ -1243,24 +1247,32 @@ class _Cluster:
                 return allocate_subgroups(self, group, tree, pending)
         active = self.active_count(group)
         need = max(0, group.min_member - active)
-        gang_info = {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
-                     "pending": len(pending)}
         if len(pending) < need:
             short = need - len(pending)
             msg = (f"gang {group.kind} {group.ref} needs {group.min_member} pods (minMember) but only "
                    f"{active + len(pending)} exist ({active} running, {len(pending)} pending): short by {short} "
                    f"pod{'' if short == 1 else 's'}")
             self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
-                                                            gang={**gang_info, "placed": 0, "short": short}))
+                                                            gang={**self._gang_info(group, active, pending),
+                                                                  "placed": 0, "short": short}))
             return False
         topo = self._topology_for(group, pending) if group.raw is not None else None
         if topo is not None:
-            return self._allocate_with_topology(group, pending, active, need, gang_info, *topo)
+            return self._allocate_with_topology(group, pending, active, need, self._gang_info(group, active, pending),
+                                                *topo)
         ok, n_placed, failures = self._place_gang(group, pending, need)
         if ok:
             return True
-        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures)
+        # (the gang facts are read only for a gang: need > 1, see _gang_failed)
+        self._gang_failed(group, pending, active, need, self._gang_info(group, active, pending) if need > 1 else {},
+                          n_placed, failures)
         return False
+
+    @staticmethod
+    def _gang_info(group: GroupInfo, active: int, pending: list[PodInfo]) -> dict[str, Any]:
+        """The gang facts of a gang reason (``PendingReason.gang``), before placing."""
+        return {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
+                "pending": len(pending)}
 
     def _place_gang(self, group: GroupInfo, pending: list[PodInfo], need: int,
                     nodes: Optional[frozenset[str]] = None, rank: Optional[dict[str, int]] = None
@@ -1339,12 +1351,13 @@ class _Cluster:
             if p.claims or p.key in nominated:
                 return None
         return (self.version, group.queue, group.preemptible, group.priority, need,
-                tuple(self._pod_shape(p) for p in pending))
+                tuple(map(self._pod_shape, pending)))
 
     def _gang_failed(self, group: GroupInfo, pending: list[PodInfo], active: int, need: int,
                      gang_info: dict[str, Any], n_placed: int, failures: dict[Key, PendingReason],
                      prefix: str = "", topology: Optional[dict[str, Any]] = None) -> None:
-        """Record why a gang that was tried could not be placed."""
+        """Record why a gang that was tried could not be placed (``gang_info`` is read only when
+        ``need > 1``)."""
         first_key = next(iter(failures))
         first = failures[first_key]
         if need <= 1:
@@ -1677,7 +1690,6 @@ class _Cluster:
 
     def begin_round(self) -> None:
         self._pp_gen += 1
-        self._pp_memo.clear()
         if self.round <= 1:
             self._carry_nominations()
         self.finish_evictions()
