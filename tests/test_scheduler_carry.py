@@ -146,3 +146,66 @@ def test_one_pod_pending_matches_list_path(data: Any, rounds: int) -> None:
     finally:
         _Cluster._pending_pods = orig  # type: ignore[method-assign]
     assert calls["n"] >= len(snap.groups)
+
+
+def _plain_next_queue(c: _Cluster, jobs: dict[str, list[GroupInfo]]) -> str | None:
+    """The queue order without the memos: from the roots down, the child with jobs below it
+    with the smallest ``_queue_key``."""
+    tree = c.snap.tree
+    with_jobs = {a for q, gs in jobs.items() if gs for a in [q] + tree.ancestors(q)}
+    level = [q for q in tree.roots if q in with_jobs]
+    while level:
+        q = min(level, key=c._queue_key)
+        level = [k for k in tree.children(q) if k in with_jobs]
+    return q if with_jobs else None
+
+
+def _tree_objects(draw: Any) -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = [m.queue("d1", gpu_quota=4), m.queue("d2", gpu_quota=2),
+                                  m.queue("qa", parent="d1", gpu_quota=2), m.queue("qb", parent="d1", gpu_quota=1),
+                                  m.queue("qc", parent="d2", gpu_quota=1), m.queue("qd", gpu_quota=1)]
+    objs += [m.node(f"n{i}", gpus=draw(st.integers(0, 4))) for i in range(draw(st.integers(1, 3)))]
+    for j in range(draw(st.integers(1, 14))):
+        q = draw(st.sampled_from(["qa", "qb", "qc", "qd", "d1"]))
+        running = draw(st.sampled_from([None, None, "n0"]))
+        objs.append(m.pod(f"p{j}", queue=q, gpus=draw(st.integers(0, 3)), node_name=running,
+                          created=f"2026-01-01T00:00:{j:02d}Z"))
+    return objs
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.integers(1, 3), st.sampled_from([None, 2]))
+def test_allocate_queue_order_matches_plain(data: Any, rounds: int, depth: int | None) -> None:
+    """``allocate`` (live queues kept, ``_next_among``) tries the jobs in the order the plain
+    loop (``next_queue`` recomputed from ``jobs`` every time, without memos) does."""
+    import _round_reference as ref
+    from gpuplane.scheduler.config import SchedulerConfig
+
+    objs = _tree_objects(data.draw)
+    cfg = SchedulerConfig(queue_depth={"allocate": depth}) if depth else CFG
+    orig_group = _Cluster.allocate_group
+
+    def run(plain: bool) -> tuple[list[Any], Any]:
+        order: list[Any] = []
+
+        def recording(self: _Cluster, group: GroupInfo) -> bool:
+            order.append((self.round, group.key))
+            return orig_group(self, group)
+
+        saved = (_Cluster.allocate, _Cluster.next_queue)
+        _Cluster.allocate_group = recording  # type: ignore[method-assign]
+        if plain:
+            _Cluster.allocate = ref._ref_cluster_allocate  # type: ignore[method-assign]
+            _Cluster.next_queue = _plain_next_queue  # type: ignore[method-assign, assignment]
+        try:
+            res = run_rounds(build_snapshot(m.schedule_objects(objs)), rounds, cfg, NOW)
+        finally:
+            _Cluster.allocate_group = orig_group  # type: ignore[method-assign]
+            _Cluster.allocate, _Cluster.next_queue = saved  # type: ignore[method-assign]
+        return order, res
+
+    fast, a = run(False)
+    plain, b = run(True)
+    assert fast == plain
+    assert_same_result(b, a)
+    assert a.fair_share == b.fair_share

@@ -459,7 +459,8 @@ class _Cluster:
         self._gang_fail: dict[tuple, tuple[Any, int, list[str], list[tuple[int, PendingReason]]]] = {}
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
-        self._with_jobs: dict[tuple[str, ...], tuple[set[str], dict[Optional[str], list[str]]]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
+        # _next_among: the latest queues with jobs, those and their ancestors, each one's children among them
+        self._with_jobs: Optional[tuple[tuple[str, ...], set[str], dict[Optional[str], list[str]]]] = None
         # _pod_shape: id(pod) -> (pod, its _shape_key); with an account, shared by its cycles
         # (and so are the claimless charges, see _shared_charge): see account.CycleMemo
         memo = account.memo if account is not None else None
@@ -490,8 +491,9 @@ class _Cluster:
         self.nominated: dict[Key, str] = {}
         self.nominated_round: dict[Key, int] = {}
         self.group_evicted_at: dict[Any, float] = {}
-        self.releasing_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
-        self.pipelined_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
+        zero = _zero()  # (Fractions are immutable: one set of zeros for every row, as in finish_evictions)
+        self.releasing_q: dict[str, dict[str, Fraction]] = {q: dict(zero) for q in snap.tree}
+        self.pipelined_q: dict[str, dict[str, Fraction]] = {q: dict(zero) for q in snap.tree}
         self.evictions: list[dict[str, Any]] = []
         self.jobs: dict[str, list[GroupInfo]] = {}
         if synced:
@@ -1603,24 +1605,39 @@ class _Cluster:
         node = self.snap.tree[q]
         return (max(ratios, default=0.0), -node.priority, node.creation_timestamp, q)
 
+    @staticmethod
+    def _live(jobs: dict[str, list[GroupInfo]]) -> tuple[str, ...]:
+        """The queues of ``jobs`` that have jobs left, in ``jobs`` order."""
+        return tuple(q for q, gs in jobs.items() if gs)
+
     def next_queue(self, jobs: dict[str, list[GroupInfo]]) -> Optional[str]:
+        """The leaf queue to take the next job from (``None``: no jobs left)."""
+        live = self._live(jobs)
+        return self._next_among(live) if live else None
+
+    def _next_among(self, live: tuple[str, ...]) -> str:
+        """:meth:`next_queue` where ``live`` (not empty) are the queues with jobs: at each level,
+        the child with jobs below it with the smallest :meth:`_queue_key` (read from its memo,
+        filled first; the same keys, so the same queue)."""
         tree = self.snap.tree
-        live = tuple(q for q, gs in jobs.items() if gs)
-        if not live:
-            return None
-        memo = self._with_jobs.get(live)
-        if memo is None:
+        memo = self._with_jobs
+        if memo is None or (memo[0] is not live and memo[0] != live):
             with_jobs: set[str] = set()
             for q in live:
                 with_jobs.update(self._chain(q))
             # queues with jobs below them: the roots, and each queue's children (filled lazily)
-            memo = (with_jobs, {None: [q for q in tree.roots if q in with_jobs]})
-            self._with_jobs = {live: memo}  # keep the latest only
-        with_jobs, kids_of = memo
+            memo = self._with_jobs = (live, with_jobs, {None: [q for q in tree.roots if q in with_jobs]})
+        _, with_jobs, kids_of = memo
         level = kids_of[None]
-        key = self._queue_key
         while True:
-            q = min(level, key=key) if len(level) > 1 else level[0]
+            if len(level) > 1:
+                qkeys = self._qkeys
+                if not all(map(qkeys.__contains__, level)):
+                    for c in level:
+                        self._queue_key(c)
+                q = min(level, key=qkeys.__getitem__)
+            else:
+                q = level[0]
             kids = kids_of.get(q)
             if kids is None:
                 kids = kids_of[q] = [c for c in tree.children(q) if c in with_jobs]
@@ -1731,10 +1748,9 @@ class _Cluster:
             self.allocate_group(group)
         depth = self.config.queue_depth.get("allocate")
         tried: dict[str, int] = {}
-        while True:
-            q = self.next_queue(jobs)
-            if q is None:
-                break
+        live = self._live(jobs)  # (changes only when a queue runs out of jobs: only here)
+        while live:
+            q = self._next_among(live)
             group = jobs[q].pop(0)
             tried[q] = tried.get(q, 0) + 1
             if depth is not None and tried[q] >= depth:
@@ -1742,6 +1758,8 @@ class _Cluster:
                     self._fail_group(g, self.pending_pods(g), PendingReason(
                         "QueueDepth", f"queue {q} reached queueDepthPerAction.allocate ({depth}) this round", queue=q))
                 jobs[q] = []
+            if not jobs[q]:
+                live = self._live(jobs)
             self.allocate_group(group)
 
     # --- eviction state (used by the actions in :mod:`gpuplane.scheduler.actions`) ----------
