@@ -44,7 +44,7 @@ from .cycle import MB, _Cluster, _FreeIndex, _gpu_hold, _NodeState, _num
 from .queues import RESOURCES
 from .snapshot import Key, NodeInfo, PodInfo, Snapshot
 
-__all__ = ["RunningAccount"]
+__all__ = ["CycleMemo", "RunningAccount"]
 
 Row = tuple[str, bool]  # (queue, preemptible)
 _UNSET = object()
@@ -102,6 +102,38 @@ class _Use:
         self.gpu_total: Fraction | int = 0  # sum of gpu_used
 
 
+class CycleMemo:
+    """Pure per-pod results carried from one cycle's ``_Cluster`` to the next.
+
+    Keyed by ``id(pod)``; each entry keeps the ``PodInfo`` itself, and a lookup counts only when
+    the entry's pod ``is`` the pod asked about (the pod is kept alive, so its id is not reused
+    while the entry exists). ``PodInfo`` is frozen and the snapshot keeps the same object for a
+    pod that did not change, so a hit is the value the function would compute again: exact.
+    ``shapes``: ``_Cluster._shape_key``; ``demand``: ``_Cluster._pod_demand`` (both read the
+    pod only). ``charges``: ``_Cluster._charge`` of claimless pods per (pod, GPU memory), which
+    also reads the snapshot's ``min_gpu_memory_mib``: dropped when that changes. :meth:`start`
+    drops entries of pods no longer in the snapshot once there are more than twice as many as
+    pods (memory stays bounded)."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[int, tuple[PodInfo, tuple]] = {}
+        self.demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = {}
+        self.charges: dict[tuple[int, Optional[int]], tuple[PodInfo, dict[str, Fraction]]] = {}
+        self._min_mem: Any = _UNSET  # the min_gpu_memory_mib the charges were computed with
+
+    def start(self, snap: Snapshot) -> None:
+        """Get ready for a run over ``snap``."""
+        if snap.min_gpu_memory_mib != self._min_mem:
+            self._min_mem = snap.min_gpu_memory_mib
+            self.charges = {}
+        limit = 2 * len(snap.pods) + 256
+        if len(self.shapes) > limit or len(self.demand) > limit or len(self.charges) > limit:
+            live = {id(p): p for p in snap.pods.values()}
+            self.shapes = {i: e for i, e in self.shapes.items() if live.get(i) is e[0]}
+            self.demand = {i: e for i, e in self.demand.items() if live.get(i) is e[0]}
+            self.charges = {k: e for k, e in self.charges.items() if live.get(k[0]) is e[0]}
+
+
 class RunningAccount:
     """Holder pods' node and queue usage, kept between cycles (see the module docstring).
 
@@ -117,7 +149,8 @@ class RunningAccount:
     pods and the cycle takes the full path, so it costs next to nothing where it cannot help. A
     cold account (also at the first snapshot) is rebuilt from every holder on the next snapshot
     that shares a ``PodInfo`` with the last one (a rebuild costs about the full path).
-    ``incremental``/``rebuilt``/``full`` count the cycles served each way."""
+    ``incremental``/``rebuilt``/``full`` count the cycles served each way. ``memo``: per-pod
+    results the cycles share (:class:`CycleMemo`)."""
 
     COLD_MIN = 64
 
@@ -135,6 +168,7 @@ class RunningAccount:
         self._index = _FreeIndex()  # the free-GPU index of the templates (kept with them)
         self._ifree: dict[str, Any] = {}  # node -> its gpu_free in self._index
         self._warm = False  # the contributions below match self._pods
+        self.memo = CycleMemo()
         self._reset()
 
     def _reset(self) -> None:

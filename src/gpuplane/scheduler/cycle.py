@@ -459,8 +459,17 @@ class _Cluster:
         self._gang_fail: dict[tuple, tuple[Any, int, list[str], list[tuple[int, PendingReason]]]] = {}
         self._chains: dict[str, list[str]] = {}
         self._static_memo: dict[tuple[bytes, str], Optional[str]] = {}  # (pod static key, node) -> static_filter
-        self._with_jobs: dict[tuple[str, ...], tuple[set[str], dict[Optional[str], list[str]]]] = {}  # next_queue: queues with jobs and their ancestors  # queue -> [queue, parent, ..., root] (the tree does not change)
-        self._shapes: dict[Key, tuple] = {}  # place: the pod's _shape_key
+        # _next_among: the latest queues with jobs, those and their ancestors, each one's children among them
+        self._with_jobs: Optional[tuple[tuple[str, ...], set[str], dict[Optional[str], list[str]]]] = None
+        # _pod_shape: id(pod) -> (pod, its _shape_key); with an account, shared by its cycles
+        # (and so are the claimless charges, see _shared_charge): see account.CycleMemo
+        memo = account.memo if account is not None else None
+        if memo is not None:
+            memo.start(snap)
+            self._charges = memo.charges
+        self._shapes: dict[int, tuple[PodInfo, tuple]] = memo.shapes if memo is not None else {}
+        self._demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = (
+            memo.demand if memo is not None else {})  # requested: id(pod) -> (pod, its _pod_demand)
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
@@ -472,17 +481,19 @@ class _Cluster:
         self.held_gpu: dict[Key, tuple[list[int], Fraction]] = {}
         self.evicted: dict[Key, str] = {}  # evicted this round: still holds its node resources
         self.released: set[Key] = set()  # evicted in an earlier round: deleted and recreated as Pending
-        # pending_pods memo: id(group) -> (generation, group, pending list). ``_pp_gen`` goes up on
-        # every change to ``placements``, ``released`` or ``evicted`` (apply, undo, release, rehold,
-        # evict, finish_evictions, begin_round), the only state pending_pods reads besides the
-        # snapshot's pods, which do not change in a run
+        # pending_pods memo: id(group) -> (group, pending list), of generation ``_pp_at``.
+        # ``_pp_gen`` goes up on every change to ``placements``, ``released`` or ``evicted``
+        # (apply, undo, release, rehold, evict, finish_evictions, begin_round), the only state
+        # pending_pods reads besides the snapshot's pods, which do not change in a run
         self._pp_gen = 0
-        self._pp_memo: dict[int, tuple[int, GroupInfo, list[PodInfo]]] = {}
+        self._pp_at = 0
+        self._pp_memo: dict[int, tuple[GroupInfo, list[PodInfo]]] = {}
         self.nominated: dict[Key, str] = {}
         self.nominated_round: dict[Key, int] = {}
         self.group_evicted_at: dict[Any, float] = {}
-        self.releasing_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
-        self.pipelined_q: dict[str, dict[str, Fraction]] = {q: _zero() for q in snap.tree}
+        zero = _zero()  # (Fractions are immutable: one set of zeros for every row, as in finish_evictions)
+        self.releasing_q: dict[str, dict[str, Fraction]] = {q: dict(zero) for q in snap.tree}
+        self.pipelined_q: dict[str, dict[str, Fraction]] = {q: dict(zero) for q in snap.tree}
         self.evictions: list[dict[str, Any]] = []
         self.jobs: dict[str, list[GroupInfo]] = {}
         if synced:
@@ -935,10 +946,13 @@ class _Cluster:
         return msgspec.json.encode((spec.tolerations, spec.node_selector, spec.affinity))
 
     def _pod_shape(self, pod: PodInfo) -> tuple:
-        """:meth:`_shape_key`, once per pod and run (pods do not change in a run)."""
-        shape = self._shapes.get(pod.key)
-        if shape is None:
-            shape = self._shapes[pod.key] = self._shape_key(pod)
+        """:meth:`_shape_key`, once per pod object (a function of the frozen pod alone; the
+        entry keeps the pod, so a hit on its id is that pod: see account.CycleMemo)."""
+        hit = self._shapes.get(id(pod))
+        if hit is not None and hit[0] is pod:
+            return hit[1]
+        shape = self._shape_key(pod)
+        self._shapes[id(pod)] = (pod, shape)
         return shape
 
     @staticmethod
@@ -1155,26 +1169,31 @@ class _Cluster:
         the snapshot's pods (fixed in a run), ``placements`` and ``released`` (and, through
         SubGroup ordering, ``evicted`` and active counts, which read the same state), and every
         change to those bumps ``_pp_gen``. A fresh list each call (callers may keep or change it)."""
-        hit = self._pp_memo.get(id(group))
-        if hit is not None and hit[0] == self._pp_gen and hit[1] is group:
-            return list(hit[2])
         gen = self._pp_gen
+        if gen != self._pp_at:  # the entries are of an older generation
+            self._pp_memo = {}
+            self._pp_at = gen
+        hit = self._pp_memo.get(id(group))
+        if hit is not None and hit[0] is group:
+            return hit[1][:]
         out = self._pending_pods(group)
         if gen == self._pp_gen:  # nothing changed while computing it
-            self._pp_memo[id(group)] = (gen, group, out)
-            return list(out)
+            self._pp_memo[id(group)] = (group, out)
+            return out[:]
         return out
 
     def _pending_pods(self, group: GroupInfo) -> list[PodInfo]:
         """:meth:`pending_pods` without the memo."""
-        if len(group.pods) == 1 and group.raw is None:  # a pod without a PodGroup: no list building, no sort
+        if len(group.pods) == 1:  # one pod (the common case): no list building, no sort
             p = self.snap.pods[group.pods[0]]
-            if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements:
-                return [p]
-            return []
-        out = [self.snap.pods[k] for k in group.pods]
-        out = [p for p in out if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
-        out.sort(key=lambda p: (p.creation, p.key))
+            if not (p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements):
+                return []
+            out = [p]
+        else:
+            out = [self.snap.pods[k] for k in group.pods]
+            out = [p for p in out
+                   if p.ours and (p.state == PENDING or p.key in self.released) and p.key not in self.placements]
+            out.sort(key=lambda p: (p.creation, p.key))
         if group.raw is not None and out:
             tree = self.subgroup_tree(group)
             if tree is not None:
@@ -1230,24 +1249,32 @@ class _Cluster:
                 return allocate_subgroups(self, group, tree, pending)
         active = self.active_count(group)
         need = max(0, group.min_member - active)
-        gang_info = {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
-                     "pending": len(pending)}
         if len(pending) < need:
             short = need - len(pending)
             msg = (f"gang {group.kind} {group.ref} needs {group.min_member} pods (minMember) but only "
                    f"{active + len(pending)} exist ({active} running, {len(pending)} pending): short by {short} "
                    f"pod{'' if short == 1 else 's'}")
             self._fail_group(group, pending, PendingReason(GANG_SHORT, msg, queue=group.queue,
-                                                            gang={**gang_info, "placed": 0, "short": short}))
+                                                            gang={**self._gang_info(group, active, pending),
+                                                                  "placed": 0, "short": short}))
             return False
         topo = self._topology_for(group, pending) if group.raw is not None else None
         if topo is not None:
-            return self._allocate_with_topology(group, pending, active, need, gang_info, *topo)
+            return self._allocate_with_topology(group, pending, active, need, self._gang_info(group, active, pending),
+                                                *topo)
         ok, n_placed, failures = self._place_gang(group, pending, need)
         if ok:
             return True
-        self._gang_failed(group, pending, active, need, gang_info, n_placed, failures)
+        # (the gang facts are read only for a gang: need > 1, see _gang_failed)
+        self._gang_failed(group, pending, active, need, self._gang_info(group, active, pending) if need > 1 else {},
+                          n_placed, failures)
         return False
+
+    @staticmethod
+    def _gang_info(group: GroupInfo, active: int, pending: list[PodInfo]) -> dict[str, Any]:
+        """The gang facts of a gang reason (``PendingReason.gang``), before placing."""
+        return {"name": group.ref, "kind": group.kind, "minMember": group.min_member, "active": active,
+                "pending": len(pending)}
 
     def _place_gang(self, group: GroupInfo, pending: list[PodInfo], need: int,
                     nodes: Optional[frozenset[str]] = None, rank: Optional[dict[str, int]] = None
@@ -1326,12 +1353,13 @@ class _Cluster:
             if p.claims or p.key in nominated:
                 return None
         return (self.version, group.queue, group.preemptible, group.priority, need,
-                tuple(self._pod_shape(p) for p in pending))
+                tuple(map(self._pod_shape, pending)))
 
     def _gang_failed(self, group: GroupInfo, pending: list[PodInfo], active: int, need: int,
                      gang_info: dict[str, Any], n_placed: int, failures: dict[Key, PendingReason],
                      prefix: str = "", topology: Optional[dict[str, Any]] = None) -> None:
-        """Record why a gang that was tried could not be placed."""
+        """Record why a gang that was tried could not be placed (``gang_info`` is read only when
+        ``need > 1``)."""
         first_key = next(iter(failures))
         first = failures[first_key]
         if need <= 1:
@@ -1516,20 +1544,24 @@ class _Cluster:
             if tree.is_leaf(q):
                 parts[q] = {r: [v] for r, v in self.alloc[q].items()}
         known = self._round_pending  # collect_jobs' pending lists while nothing has changed since
+        carried = self._demand
         for q, groups in jobs.items():
             row = parts[q]
             gpu, cpu, mem = row["gpu"], row["cpu"], row["memory"]
-            mem_bytes: list[Fraction] = []
+            mem_bytes: list[Fraction | int] = []
             for g in groups:
                 pending = known.get(id(g)) if known is not None else None
                 for p in (pending if pending is not None else self.pending_pods(g)):
-                    d = p.gpu
-                    if not p.claims and (d.whole or not d.is_shared) and type(p.memory) is Fraction:
-                        # what charge_for says for such a pod, with memory summed in bytes (one
-                        # Fraction division per queue instead of one per pod; the same sum)
-                        gpu.append(d.whole)
-                        cpu.append(p.cpu_milli)
-                        mem_bytes.append(p.memory)
+                    hit = carried.get(id(p))
+                    if hit is None or hit[0] is not p:
+                        hit = carried[id(p)] = (p, self._pod_demand(p))
+                    values = hit[1]
+                    if values is not None:
+                        # memory summed in bytes: one Fraction division per queue instead of one
+                        # per pod (the same sum)
+                        gpu.append(values[0])
+                        cpu.append(values[1])
+                        mem_bytes.append(values[2])
                         continue
                     c = self.charge_for(p)
                     for r in RESOURCES:
@@ -1537,6 +1569,18 @@ class _Cluster:
             if mem_bytes:
                 mem.append(_exact_sum(mem_bytes) / MB)
         return {q: {r: _exact_sum(vs) for r, vs in row.items()} for q, row in parts.items()}
+
+    @staticmethod
+    def _pod_demand(pod: PodInfo) -> Optional[tuple[int, Fraction | int, Fraction | int]]:
+        """``(GPUs, CPU millicores, memory bytes)`` that :meth:`requested` adds for a pod whose
+        :meth:`charge_for` is those (memory in MB) whatever the state: no claims, and whole
+        GPUs or GPUs not shared by memory; ``None`` for the others. A function of the frozen
+        pod alone (whole values as ints, see :func:`_num`: the sums are the same, and exact),
+        so carried between cycles by pod identity (see account.CycleMemo)."""
+        d = pod.gpu
+        if not pod.claims and (d.whole or not d.is_shared) and type(pod.memory) is Fraction:
+            return d.whole, _num(pod.cpu_milli), _num(pod.memory)
+        return None
 
     def compute_fair(self, jobs: dict[str, list[GroupInfo]]) -> None:
         demand = self.requested(jobs)
@@ -1561,24 +1605,39 @@ class _Cluster:
         node = self.snap.tree[q]
         return (max(ratios, default=0.0), -node.priority, node.creation_timestamp, q)
 
+    @staticmethod
+    def _live(jobs: dict[str, list[GroupInfo]]) -> tuple[str, ...]:
+        """The queues of ``jobs`` that have jobs left, in ``jobs`` order."""
+        return tuple(q for q, gs in jobs.items() if gs)
+
     def next_queue(self, jobs: dict[str, list[GroupInfo]]) -> Optional[str]:
+        """The leaf queue to take the next job from (``None``: no jobs left)."""
+        live = self._live(jobs)
+        return self._next_among(live) if live else None
+
+    def _next_among(self, live: tuple[str, ...]) -> str:
+        """:meth:`next_queue` where ``live`` (not empty) are the queues with jobs: at each level,
+        the child with jobs below it with the smallest :meth:`_queue_key` (read from its memo,
+        filled first; the same keys, so the same queue)."""
         tree = self.snap.tree
-        live = tuple(q for q, gs in jobs.items() if gs)
-        if not live:
-            return None
-        memo = self._with_jobs.get(live)
-        if memo is None:
+        memo = self._with_jobs
+        if memo is None or (memo[0] is not live and memo[0] != live):
             with_jobs: set[str] = set()
             for q in live:
                 with_jobs.update(self._chain(q))
             # queues with jobs below them: the roots, and each queue's children (filled lazily)
-            memo = (with_jobs, {None: [q for q in tree.roots if q in with_jobs]})
-            self._with_jobs = {live: memo}  # keep the latest only
-        with_jobs, kids_of = memo
+            memo = self._with_jobs = (live, with_jobs, {None: [q for q in tree.roots if q in with_jobs]})
+        _, with_jobs, kids_of = memo
         level = kids_of[None]
-        key = self._queue_key
         while True:
-            q = min(level, key=key) if len(level) > 1 else level[0]
+            if len(level) > 1:
+                qkeys = self._qkeys
+                if not all(map(qkeys.__contains__, level)):
+                    for c in level:
+                        self._queue_key(c)
+                q = min(level, key=qkeys.__getitem__)
+            else:
+                q = level[0]
             kids = kids_of.get(q)
             if kids is None:
                 kids = kids_of[q] = [c for c in tree.children(q) if c in with_jobs]
@@ -1648,7 +1707,6 @@ class _Cluster:
 
     def begin_round(self) -> None:
         self._pp_gen += 1
-        self._pp_memo.clear()
         if self.round <= 1:
             self._carry_nominations()
         self.finish_evictions()
@@ -1690,10 +1748,9 @@ class _Cluster:
             self.allocate_group(group)
         depth = self.config.queue_depth.get("allocate")
         tried: dict[str, int] = {}
-        while True:
-            q = self.next_queue(jobs)
-            if q is None:
-                break
+        live = self._live(jobs)  # (changes only when a queue runs out of jobs: only here)
+        while live:
+            q = self._next_among(live)
             group = jobs[q].pop(0)
             tried[q] = tried.get(q, 0) + 1
             if depth is not None and tried[q] >= depth:
@@ -1701,6 +1758,8 @@ class _Cluster:
                     self._fail_group(g, self.pending_pods(g), PendingReason(
                         "QueueDepth", f"queue {q} reached queueDepthPerAction.allocate ({depth}) this round", queue=q))
                 jobs[q] = []
+            if not jobs[q]:
+                live = self._live(jobs)
             self.allocate_group(group)
 
     # --- eviction state (used by the actions in :mod:`gpuplane.scheduler.actions`) ----------
