@@ -2,8 +2,10 @@
 a round computing every value afresh decides (hypothesis, on the fragmented and overdrawn
 clusters of ``test_scheduler_actions_fast`` and the general ones of
 ``test_scheduler_actions_property``). The memos: the pending jobs in order (``_pending_jobs``),
-each job's shape (``_shape_of``), its preemption delay setting (``_preemption_delay``) and, shared
-by consolidation and reclaim, whether it may be a victim and the GPUs it holds (``_victim_gpus``)."""
+each job's shape (``_shape_of``), its preemption delay setting and spec key (``_job_facts``,
+carried between cycles by the account: checked on a pod that changes under a kept group) and,
+shared by consolidation and reclaim, whether it may be a victim and the GPUs it holds
+(``_victim_gpus``)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,17 @@ from test_scheduler_actions_property import NOW, _prepare, clusters
 
 @contextmanager
 def _no_memos():
-    saved = actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus
+    saved = actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus, actions._job_facts
+    job_facts = actions._job_facts
+
+    def fresh_facts(c, g):
+        kept, c._jobs_memo = c._jobs_memo, {}
+        try:
+            return job_facts(c, g)
+        finally:
+            c._jobs_memo = kept
+
+    actions._job_facts = fresh_facts
     actions._pending_jobs = actions._pending_jobs_now
     actions._shape_of = actions._shape_of_now
     actions._preemption_delay = lambda c, g: actions._job_setting(
@@ -34,7 +46,7 @@ def _no_memos():
     try:
         yield
     finally:
-        actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus = saved
+        actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus, actions._job_facts = saved
 
 
 def _fresh_victim_gpus(c, g):
@@ -124,3 +136,31 @@ def test_victims_memo_forgets_the_evicted():
              for j in range(2)]
     calls = _checking(build_snapshot(m.schedule_objects(objs)))
     assert calls[2] > 0
+
+
+def test_job_facts_follow_a_pod_that_changed():
+    """A job's facts are carried between cycles while its group and pods are the same objects:
+    when only its pod changes (its preemption-delay annotation is dropped, the PodGroup stays),
+    the next cycle reads the new setting and reclaims, as a cycle without the carry does."""
+    from gpuplane.cluster.loop import SchedulerLoop
+    from gpuplane.cluster.store import ObjectStore
+
+    store = ObjectStore(clock=lambda: 1_780_313_400.0)  # 2026-06-01T11:30:00Z: what it creates, it creates then
+    objs = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.node("n0", gpus=4),
+            running("r0", "n0", "qb", gpus=4, held="gpu-0,gpu-1,gpu-2,gpu-3"), m.podgroup("g", 1, "qa")]
+    pod = m.pod("p", queue="qa", group="g", gpus=4, priority_class="train", created="2026-06-01T11:30:00Z")
+    pod["metadata"].setdefault("annotations", {})[actions.PREEMPTION_DELAY_ANNOTATION] = "1h"
+    for o in m.schedule_objects(objs + [pod]):
+        store.create(o)
+    loop = SchedulerLoop(store, SchedulerConfig())
+    snap = loop.snapshot(loop.list_objects())
+    first = run_rounds(snap, 1, SchedulerConfig(), NOW, account=loop.account)
+    assert not first.evictions  # 30 minutes of a 1h delay
+    stored = store.get("Pod", "p", "default")
+    del stored["metadata"]["annotations"][actions.PREEMPTION_DELAY_ANNOTATION]
+    store.update(stored)
+    later = loop.snapshot(loop.list_objects())
+    assert later.groups[("default", "g")] is snap.groups[("default", "g")]  # the group object is kept
+    got = run_rounds(later, 1, SchedulerConfig(), NOW, account=loop.account)
+    want = run_rounds(build_snapshot(m.schedule_objects(loop.list_objects())), 1, SchedulerConfig(), NOW)
+    assert [e["pod"] for e in got.evictions] == [e["pod"] for e in want.evictions] == ["default/r0"]

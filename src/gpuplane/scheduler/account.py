@@ -113,13 +113,16 @@ class CycleMemo:
     pod only). ``charges``: ``_Cluster._charge`` of claimless pods per (pod, GPU memory), which
     also reads the snapshot's ``min_gpu_memory_mib``: dropped when that changes. :meth:`start`
     drops entries of pods no longer in the snapshot once there are more than twice as many as
-    pods (memory stays bounded)."""
+    pods (memory stays bounded); ``jobs`` (see there) likewise with groups."""
 
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[PodInfo, tuple]] = {}
         self.demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = {}
         self.charges: dict[tuple[int, Optional[int]], tuple[PodInfo, dict[str, Fraction]]] = {}
         self._min_mem: Any = _UNSET  # the min_gpu_memory_mib the charges were computed with
+        # the evicting actions' facts of a job (``actions._job_facts``): id(group) -> (group, its
+        # pods, facts); a hit also needs the snapshot's pods of the group to be those pods
+        self.jobs: dict[int, tuple[Any, ...]] = {}
 
     def start(self, snap: Snapshot) -> None:
         """Get ready for a run over ``snap``."""
@@ -132,6 +135,9 @@ class CycleMemo:
             self.shapes = {i: e for i, e in self.shapes.items() if live.get(i) is e[0]}
             self.demand = {i: e for i, e in self.demand.items() if live.get(i) is e[0]}
             self.charges = {k: e for k, e in self.charges.items() if live.get(k[0]) is e[0]}
+        if len(self.jobs) > 2 * len(snap.groups) + 256:
+            groups = {id(g): g for g in snap.groups.values()}
+            self.jobs = {i: e for i, e in self.jobs.items() if groups.get(i) is e[0]}
 
 
 class RunningAccount:

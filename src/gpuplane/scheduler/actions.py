@@ -279,16 +279,31 @@ def delay_left(c: "_Cluster", group: GroupInfo) -> float:
 
 
 def _preemption_delay(c: "_Cluster", group: GroupInfo) -> Optional[float]:
-    """The job's ``preemptionDelay`` setting, read once per job and run."""
-    memo = c.__dict__.get("_delay_memo")
-    if memo is None:
-        memo = c.__dict__["_delay_memo"] = {}
-    hit = memo.get(id(group))
-    if hit is not None and hit[0] is group:
-        return hit[1]
+    """The job's ``preemptionDelay`` setting (see :func:`_job_facts`)."""
+    return _job_facts(c, group)[0]
+
+
+_NO_SPEC_KEY = object()  # (the PodGroup's spec or annotations cannot be sorted)
+
+
+def _job_facts(c: "_Cluster", group: GroupInfo) -> tuple[Optional[float], Any]:
+    """``(preemptionDelay setting, spec key for _shape_of)`` of a job: they read only the group
+    (its PodGroup) and its pods' objects, so they are kept per group (``c._jobs_memo``, carried
+    between cycles by the account) and reused while the group and the snapshot's pods of it are
+    the very objects they were computed from (the snapshot keeps unchanged ones)."""
+    pods = c.snap.pods
+    hit = c._jobs_memo.get(id(group))
+    if hit is not None and hit[0] is group and all(pods[k] is p for k, p in zip(group.pods, hit[1])):
+        return hit[2], hit[3]
     delay = _job_setting(c, group, "preemptionDelay", PREEMPTION_DELAY_ANNOTATION)
-    memo[id(group)] = (group, delay)
-    return delay
+    spec = _pg_spec(group)
+    try:
+        spec_key: Any = (repr(sorted((k, repr(v)) for k, v in spec.items() if k != "minMember")),
+                         repr(sorted((k, repr(v)) for k, v in _pg_annotations(group).items())))
+    except TypeError:
+        spec_key = _NO_SPEC_KEY
+    c._jobs_memo[id(group)] = (group, tuple(pods[k] for k in group.pods), delay, spec_key)
+    return delay, spec_key
 
 
 def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
@@ -716,11 +731,8 @@ def _shape_of_now(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
     pending = c.pending_pods(job)
     if any(p.claims or p.key in c.nominated for p in pending):
         return None
-    spec = _pg_spec(job)
-    try:
-        spec_key = (repr(sorted((k, repr(v)) for k, v in spec.items() if k != "minMember")),
-                    repr(sorted((k, repr(v)) for k, v in _pg_annotations(job).items())))
-    except TypeError:
+    spec_key = _job_facts(c, job)[1]
+    if spec_key is _NO_SPEC_KEY:
         return None
     return (job.queue, job.kind, job.priority, job.preemptible, job.min_member, spec_key,
             tuple(c._pod_shape(p) for p in pending))
