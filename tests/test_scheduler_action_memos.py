@@ -164,3 +164,35 @@ def test_job_facts_follow_a_pod_that_changed():
     got = run_rounds(later, 1, SchedulerConfig(), NOW, account=loop.account)
     want = run_rounds(build_snapshot(m.schedule_objects(loop.list_objects())), 1, SchedulerConfig(), NOW)
     assert [e["pod"] for e in got.evictions] == [e["pod"] for e in want.evictions] == ["default/r0"]
+
+
+def test_victims_carry_follows_a_pod_that_changed():
+    """A job's victim answer is carried between cycles while its group and pods are the same
+    objects: when its running pod starts terminating (the PodGroup stays), the next cycle's
+    answer is the fresh one (no victim), not the carried one."""
+    from gpuplane.cluster.loop import SchedulerLoop
+    from gpuplane.cluster.store import ObjectStore
+    from gpuplane.scheduler.cycle import _Cluster
+
+    store = ObjectStore(clock=lambda: 1_780_308_000.0)  # 2026-06-01T10:00:00Z
+    objs = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.node("n0", gpus=4), m.podgroup("g", 1, "qb"),
+            running("r0", "n0", "qb", gpus=4, held="gpu-0,gpu-1,gpu-2,gpu-3", group="g")]
+    for o in m.schedule_objects(objs):
+        store.create(o)
+    loop = SchedulerLoop(store, SchedulerConfig())
+    snap = loop.snapshot(loop.list_objects())
+    group = snap.groups[("default", "g")]
+    c = _Cluster(snap, SchedulerConfig(), NOW, loop.account)
+    c.round = 1
+    pods, ch = actions._victim_gpus_carried(c, group)
+    assert [p.key for p in pods] == [("default", "r0")] and ch == {"gpu": 4}
+    assert loop.account.memo.victims  # carried
+    stored = store.get("Pod", "r0", "default")
+    stored["metadata"]["deletionTimestamp"] = "2026-06-01T10:00:00Z"
+    store.update(stored)
+    later = loop.snapshot(loop.list_objects())
+    assert later.groups[("default", "g")] is group  # the group object is kept, its pod is new
+    c = _Cluster(later, SchedulerConfig(), NOW, loop.account)
+    c.round = 1
+    assert actions._victim_ok(c, group) is None  # terminating: no victim
+    assert actions._victim_gpus_carried(c, group) == (None, None)

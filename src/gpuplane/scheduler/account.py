@@ -113,7 +113,7 @@ class CycleMemo:
     pod only). ``charges``: ``_Cluster._charge`` of claimless pods per (pod, GPU memory), which
     also reads the snapshot's ``min_gpu_memory_mib``: dropped when that changes. :meth:`start`
     drops entries of pods no longer in the snapshot once there are more than twice as many as
-    pods (memory stays bounded); ``jobs`` (see there) likewise with groups."""
+    pods (memory stays bounded); ``jobs`` and ``victims`` (see there) likewise with groups."""
 
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[PodInfo, tuple]] = {}
@@ -123,6 +123,7 @@ class CycleMemo:
         # the evicting actions' facts of a job (``actions._job_facts``): id(group) -> (group, its
         # pods, facts); a hit also needs the snapshot's pods of the group to be those pods
         self.jobs: dict[int, tuple[Any, ...]] = {}
+        self.victims: dict[int, tuple[Any, ...]] = {}  # ``actions._victim_gpus``, likewise
 
     def start(self, snap: Snapshot) -> None:
         """Get ready for a run over ``snap``."""
@@ -135,9 +136,10 @@ class CycleMemo:
             self.shapes = {i: e for i, e in self.shapes.items() if live.get(i) is e[0]}
             self.demand = {i: e for i, e in self.demand.items() if live.get(i) is e[0]}
             self.charges = {k: e for k, e in self.charges.items() if live.get(k[0]) is e[0]}
-        if len(self.jobs) > 2 * len(snap.groups) + 256:
+        if len(self.jobs) > 2 * len(snap.groups) + 256 or len(self.victims) > 2 * len(snap.groups) + 256:
             groups = {id(g): g for g in snap.groups.values()}
             self.jobs = {i: e for i, e in self.jobs.items() if groups.get(i) is e[0]}
+            self.victims = {i: e for i, e in self.victims.items() if groups.get(i) is e[0]}
 
 
 class RunningAccount:

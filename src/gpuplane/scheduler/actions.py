@@ -359,9 +359,35 @@ def _victim_gpus(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list[PodInfo
     hit = table.get(id(group))
     if hit is not None and hit[0] is group:
         return hit[1], hit[2]
+    pods, ch = _victim_gpus_carried(c, group)
+    table[id(group)] = (group, pods, ch)
+    return pods, ch
+
+
+def _victim_gpus_carried(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list[PodInfo]], Optional[dict[str, Fraction]]]:
+    """:func:`_victim_gpus` without the round's memo, carried between cycles for plain jobs.
+
+    For a job none of whose pods this run has placed, evicted or released, and whose pods have
+    no claims, no shared GPU and exact memory, the answer reads only the group, its pods'
+    objects (state, node, ownership, whole GPUs: fixed per object), whether its queue exists
+    and whether its pods' nodes exist (``holds``). Kept per group (``c._victims_memo``, the
+    account's between cycles) with those pods, and reused while they are the very objects of
+    the snapshot, still untouched, on existing nodes."""
+    snap_pods, placements, evicted, released, nodes = c.snap.pods, c.placements, c.evicted, c.released, c.nodes
+    memo = c._victims_memo
+    hit = memo.get(id(group))
+    if hit is not None and hit[0] is group and all(
+            snap_pods[k] is p and k not in placements and k not in evicted and k not in released
+            and (not p.node_name or p.node_name in nodes) for k, p in zip(group.pods, hit[1])):
+        return (hit[2], hit[3]) if group.queue in c.snap.tree else (None, None)
     pods = _victim_ok(c, group)
     ch = None if pods is None else _held_gpu_sum(c, pods)
-    table[id(group)] = (group, pods, ch)
+    mine = tuple(snap_pods[k] for k in group.pods)
+    if group.queue in c.snap.tree and all(
+            not p.claims and not p.gpu.is_shared and type(p.memory) is Fraction and k not in placements
+            and k not in evicted and k not in released and (not p.node_name or p.node_name in nodes)
+            for k, p in zip(group.pods, mine)):
+        memo[id(group)] = (group, mine, pods, ch)
     return pods, ch
 
 

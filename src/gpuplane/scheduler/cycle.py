@@ -471,6 +471,7 @@ class _Cluster:
         self._demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = (
             memo.demand if memo is not None else {})  # requested: id(pod) -> (pod, its _pod_demand)
         self._jobs_memo: dict[int, tuple[Any, ...]] = memo.jobs if memo is not None else {}  # actions._job_facts
+        self._victims_memo: dict[int, tuple[Any, ...]] = memo.victims if memo is not None else {}  # actions._victim_gpus
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
