@@ -287,3 +287,19 @@ def test_one_pod_groups_with_subgroups_are_not_carried() -> None:
         assert got.reasons[("default", "p")].code == "SubGroupNotFound"
         assert got.reasons == run_rounds(snap, 1, CFG, NOW).reasons
     assert any(e[1].key == ("default", "lone") for e in acct.memo.collect.values())  # the lone pod is carried
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["qa", "qb"]), st.sampled_from(["1", "0.0005", "1500m", "0.3333"]),
+                          st.sampled_from(["1Gi", "1000001", "0.5"]), st.integers(0, 2),
+                          st.sampled_from([None, "0.5"])), min_size=1, max_size=10))
+def test_requested_matches_reference(pods: list[tuple[str, str, str, int, str | None]]) -> None:
+    """requested (whole values added as ints, the rest as Fractions) against the reference
+    requested of tests/_round_reference.py, with whole and fractional CPU and memory."""
+    import _round_reference as ref
+
+    objs: list[dict[str, Any]] = [m.queue("qa", gpu_quota=2), m.queue("qb", gpu_quota=1), m.node("n0", gpus=1)]
+    for j, (q, cpu, mem, gpus, fraction) in enumerate(pods):
+        objs.append(m.pod(f"p{j}", queue=q, cpu=cpu, memory=mem, gpus=0 if fraction else gpus, fraction=fraction))
+    c = run_rounds(build_snapshot(m.schedule_objects(objs)), 0, CFG, NOW).cluster
+    assert c.requested(c.jobs) == ref._ref_cluster_requested(c, c.jobs)

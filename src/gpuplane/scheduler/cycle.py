@@ -1554,6 +1554,8 @@ class _Cluster:
             row = parts[q]
             gpu, cpu, mem = row["gpu"], row["cpu"], row["memory"]
             mem_bytes: list[Fraction | int] = []
+            # the whole values of the pods with a _pod_demand, added as ints (the same exact sums)
+            gpu_n = cpu_n = mem_n = 0
             for g in groups:
                 pending = known.get(id(g)) if known is not None else None
                 for p in (pending if pending is not None else self.pending_pods(g)):
@@ -1564,15 +1566,24 @@ class _Cluster:
                     if values is not None:
                         # memory summed in bytes: one Fraction division per queue instead of one
                         # per pod (the same sum)
-                        gpu.append(values[0])
-                        cpu.append(values[1])
-                        mem_bytes.append(values[2])
+                        n_gpu, n_cpu, n_mem = values
+                        gpu_n += n_gpu
+                        if type(n_cpu) is int:
+                            cpu_n += n_cpu
+                        else:
+                            cpu.append(n_cpu)
+                        if type(n_mem) is int:
+                            mem_n += n_mem
+                        else:
+                            mem_bytes.append(n_mem)
                         continue
                     c = self.charge_for(p)
                     for r in RESOURCES:
                         row[r].append(c[r])
-            if mem_bytes:
-                mem.append(_exact_sum(mem_bytes) / MB)
+            gpu.append(gpu_n)
+            cpu.append(cpu_n)
+            mem_bytes.append(mem_n)
+            mem.append(_exact_sum(mem_bytes) / MB)
         return {q: {r: _exact_sum(vs) for r, vs in row.items()} for q, row in parts.items()}
 
     @staticmethod
