@@ -12,11 +12,14 @@ against the plain paths.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +75,63 @@ def test_carried_memo_matches_plain(steps: list[list[dict[str, Any]]], mems: lis
         assert got.requested == expected.requested
         assert got.fair_share == expected.fair_share
         _check_memo(acct, snap)
+
+
+class ReuseGroups(Reuse):
+    """:class:`Reuse` that also hands back the last ``GroupInfo`` of a group that did not
+    change (as the incremental snapshot does), whatever happened to its pods."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: dict[Any, GroupInfo] = {}
+
+    def snapshot(self, objs: list[dict[str, Any]], keep: bool = True) -> Any:
+        snap = super().snapshot(objs)
+        groups = {}
+        for k, g in snap.groups.items():
+            old = self.groups.get(k)
+            groups[k] = self.groups[k] = old if old == g else g
+        return dataclasses.replace(snap, groups=groups)
+
+
+def _resize_pending(objs: list[dict[str, Any]], cpu: str) -> list[dict[str, Any]]:
+    """``objs`` with every pod not bound to a node asking for ``cpu`` (a pod that changes and
+    stays pending: a new PodInfo, its group unchanged)."""
+    out = []
+    for o in objs:
+        if o.get("kind") == "Pod" and not o["spec"].get("nodeName"):
+            o = json.loads(json.dumps(o))
+            for c in o["spec"]["containers"]:
+                c.setdefault("resources", {}).setdefault("requests", {})["cpu"] = cpu
+        out.append(o)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(histories(), st.integers(1, 2), st.lists(st.sampled_from([None, "1", "12"]), min_size=6, max_size=6))
+def test_carried_collect_matches_plain(steps: list[list[dict[str, Any]]], rounds: int, cpus: list[str | None]) -> None:
+    """collect_jobs with one-pod groups carried (same group, same pod) decides, orders and
+    explains as the plain collect_jobs (tests/_round_reference.py's: every group, every round)."""
+    import _round_reference as ref
+
+    acct = RunningAccount()
+    reuse = ReuseGroups()
+    for objs, cpu in zip(steps, cpus):
+        snap = reuse.snapshot(_resize_pending(objs, cpu) if cpu else objs)
+        mp = pytest.MonkeyPatch()
+        mp.setattr(_Cluster, "collect_jobs", ref._ref_cluster_collect_jobs)
+        try:
+            expected = run_rounds(snap, rounds, CFG, NOW)
+        finally:
+            mp.undo()
+        got = run_rounds(snap, rounds, CFG, NOW, account=acct)
+        assert_same_result(expected, got)
+        assert list(got.reasons.items()) == list(expected.reasons.items())
+        assert list(got.group_reasons.items()) == list(expected.group_reasons.items())
+        assert [(q, [g.key for g in gs]) for q, gs in got.cluster.jobs.items()] == \
+            [(q, [g.key for g in gs]) for q, gs in expected.cluster.jobs.items()]
+        assert got.requested == expected.requested
+        assert got.fair_share == expected.fair_share
 
 
 def test_memo_drops_pods_that_left() -> None:
@@ -209,3 +269,37 @@ def test_allocate_queue_order_matches_plain(data: Any, rounds: int, depth: int |
     assert fast == plain
     assert_same_result(b, a)
     assert a.fair_share == b.fair_share
+
+
+def test_one_pod_groups_with_subgroups_are_not_carried() -> None:
+    """A one-pod PodGroup with SubGroups is collected the plain way every cycle: its pod naming
+    no SubGroup is explained again in the next cycle (nothing carried skips _unplaceable)."""
+    pg = m.podgroup("g", 1, "qa")
+    pg["spec"]["subGroups"] = [{"name": "w", "minMember": 1}]
+    pod = m.pod("p", queue="qa", group="g", gpus=1)
+    pod["metadata"]["labels"]["kai.scheduler/subgroup-name"] = "x"
+    objs = [m.queue("qa", gpu_quota=2), m.node("n0", gpus=2), pg, pod, m.pod("lone", queue="qa", gpus=4)]
+    acct = RunningAccount()
+    reuse = ReuseGroups()
+    for _ in range(3):
+        snap = reuse.snapshot(objs)
+        got = run_rounds(snap, 1, CFG, NOW, account=acct)
+        assert got.reasons[("default", "p")].code == "SubGroupNotFound"
+        assert got.reasons == run_rounds(snap, 1, CFG, NOW).reasons
+    assert any(e[1].key == ("default", "lone") for e in acct.memo.collect.values())  # the lone pod is carried
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["qa", "qb"]), st.sampled_from(["1", "0.0005", "1500m", "0.3333"]),
+                          st.sampled_from(["1Gi", "1000001", "0.5"]), st.integers(0, 2),
+                          st.sampled_from([None, "0.5"])), min_size=1, max_size=10))
+def test_requested_matches_reference(pods: list[tuple[str, str, str, int, str | None]]) -> None:
+    """requested (whole values added as ints, the rest as Fractions) against the reference
+    requested of tests/_round_reference.py, with whole and fractional CPU and memory."""
+    import _round_reference as ref
+
+    objs: list[dict[str, Any]] = [m.queue("qa", gpu_quota=2), m.queue("qb", gpu_quota=1), m.node("n0", gpus=1)]
+    for j, (q, cpu, mem, gpus, fraction) in enumerate(pods):
+        objs.append(m.pod(f"p{j}", queue=q, cpu=cpu, memory=mem, gpus=0 if fraction else gpus, fraction=fraction))
+    c = run_rounds(build_snapshot(m.schedule_objects(objs)), 0, CFG, NOW).cluster
+    assert c.requested(c.jobs) == ref._ref_cluster_requested(c, c.jobs)

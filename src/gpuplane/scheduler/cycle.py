@@ -472,6 +472,11 @@ class _Cluster:
             memo.demand if memo is not None else {})  # requested: id(pod) -> (pod, its _pod_demand)
         self._jobs_memo: dict[int, tuple[Any, ...]] = memo.jobs if memo is not None else {}  # actions._job_facts
         self._victims_memo: dict[int, tuple[Any, ...]] = memo.victims if memo is not None else {}  # actions._victim_gpus
+        # collect_jobs, before anything is placed, released or evicted: id(group) -> (group, its
+        # pod, whether the pod is pending) for one-pod groups without SubGroups: pending_pods is
+        # then a function of the pod (ours, Pending) and _unplaceable has nothing to say
+        self._collect_memo: dict[int, tuple[GroupInfo, PodInfo, bool]] = (
+            memo.collect if memo is not None else {})
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
@@ -1551,6 +1556,8 @@ class _Cluster:
             row = parts[q]
             gpu, cpu, mem = row["gpu"], row["cpu"], row["memory"]
             mem_bytes: list[Fraction | int] = []
+            # the whole values of the pods with a _pod_demand, added as ints (the same exact sums)
+            gpu_n = cpu_n = mem_n = 0
             for g in groups:
                 pending = known.get(id(g)) if known is not None else None
                 for p in (pending if pending is not None else self.pending_pods(g)):
@@ -1561,15 +1568,24 @@ class _Cluster:
                     if values is not None:
                         # memory summed in bytes: one Fraction division per queue instead of one
                         # per pod (the same sum)
-                        gpu.append(values[0])
-                        cpu.append(values[1])
-                        mem_bytes.append(values[2])
+                        n_gpu, n_cpu, n_mem = values
+                        gpu_n += n_gpu
+                        if type(n_cpu) is int:
+                            cpu_n += n_cpu
+                        else:
+                            cpu.append(n_cpu)
+                        if type(n_mem) is int:
+                            mem_n += n_mem
+                        else:
+                            mem_bytes.append(n_mem)
                         continue
                     c = self.charge_for(p)
                     for r in RESOURCES:
                         row[r].append(c[r])
-            if mem_bytes:
-                mem.append(_exact_sum(mem_bytes) / MB)
+            gpu.append(gpu_n)
+            cpu.append(cpu_n)
+            mem_bytes.append(mem_n)
+            mem.append(_exact_sum(mem_bytes) / MB)
         return {q: {r: _exact_sum(vs) for r, vs in row.items()} for q, row in parts.items()}
 
     @staticmethod
@@ -1685,24 +1701,43 @@ class _Cluster:
             maybe = maybe | {self._group_key(k) for k in self.released}
         known: dict[int, list[PodInfo]] = {}
         self._collected = known  # begin_round hands these to requested (see there)
+        pods = self.snap.pods
+        # nothing placed, released or evicted yet: a one-pod group's pending list is a function
+        # of the group and its pod (see _collect_memo)
+        carried = self._collect_memo if not (self.placements or self.released or self.evicted) else None
+        pp_memo = self._pp_memo if self._pp_at == self._pp_gen else None
+        leaf: dict[str, Optional[str]] = {}  # queue -> why it takes no jobs (None: it does)
         for gk, group in self.snap.groups.items():
             if gk not in maybe:
                 continue
-            if group.raw is not None:
-                self._unplaceable(group)
-            pending = self.pending_pods(group)
+            hit = carried.get(id(group)) if carried is not None else None
+            if hit is not None and hit[0] is group and pods[group.pods[0]] is hit[1]:
+                pending = [hit[1]] if hit[2] else []
+                if pp_memo is not None:  # (what pending_pods would keep)
+                    pp_memo[id(group)] = (group, pending[:])
+            else:
+                if group.raw is not None:
+                    self._unplaceable(group)
+                pending = self.pending_pods(group)
+                if carried is not None and len(group.pods) == 1 and (group.raw is None
+                                                                      or self.subgroup_tree(group) is None):
+                    carried[id(group)] = (group, pods[group.pods[0]], bool(pending))
             if not pending:
                 continue
             known[id(group)] = pending
-            if group.queue not in tree:
-                msg = f"queue {group.queue} does not exist (no Queue object has this name)"
-                self._fail_group(group, pending, PendingReason(QUEUE_DOES_NOT_EXIST, msg, queue=group.queue))
-                continue
-            if not tree.is_leaf(group.queue):
-                msg = f"queue {group.queue} is a parent queue; only leaf queues take jobs"
-                self._fail_group(group, pending, PendingReason(NOT_LEAF_QUEUE, msg, queue=group.queue))
-                continue
-            jobs.setdefault(group.queue, []).append(group)
+            q = group.queue
+            why = leaf.get(q, _UNSET)
+            if why is _UNSET:
+                why = leaf[q] = (QUEUE_DOES_NOT_EXIST if q not in tree else
+                                 NOT_LEAF_QUEUE if not tree.is_leaf(q) else None)
+            if why is None:
+                jobs.setdefault(q, []).append(group)
+            elif why == QUEUE_DOES_NOT_EXIST:
+                msg = f"queue {q} does not exist (no Queue object has this name)"
+                self._fail_group(group, pending, PendingReason(QUEUE_DOES_NOT_EXIST, msg, queue=q))
+            else:
+                msg = f"queue {q} is a parent queue; only leaf queues take jobs"
+                self._fail_group(group, pending, PendingReason(NOT_LEAF_QUEUE, msg, queue=q))
         for q in jobs:
             jobs[q].sort(key=lambda g: (-g.priority, g.creation, g.key))
         return jobs
@@ -1712,6 +1747,7 @@ class _Cluster:
         if self.round <= 1:
             self._carry_nominations()
         self.finish_evictions()
+        self._pp_memo, self._pp_at = {}, self._pp_gen  # (a new generation: collect_jobs fills it)
         self.reasons = {}
         self.group_reasons = {}
         self.jobs = self.collect_jobs()
