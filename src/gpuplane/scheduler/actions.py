@@ -376,10 +376,13 @@ def _victim_gpus_carried(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list
     snap_pods, placements, evicted, released, nodes = c.snap.pods, c.placements, c.evicted, c.released, c.nodes
     memo = c._victims_memo
     hit = memo.get(id(group))
-    if hit is not None and hit[0] is group and all(
-            snap_pods[k] is p and k not in placements and k not in evicted and k not in released
-            and (not p.node_name or p.node_name in nodes) for k, p in zip(group.pods, hit[1])):
-        return (hit[2], hit[3]) if group.queue in c.snap.tree else (None, None)
+    if hit is not None and hit[0] is group:
+        for k, p in zip(group.pods, hit[1]):
+            if snap_pods[k] is not p or k in placements or k in evicted or k in released \
+                    or (p.node_name and p.node_name not in nodes):
+                break
+        else:
+            return (hit[2], hit[3]) if group.queue in c.snap.tree else (None, None)
     pods = _victim_ok(c, group)
     ch = None if pods is None else _held_gpu_sum(c, pods)
     mine = tuple(snap_pods[k] for k in group.pods)
@@ -794,7 +797,12 @@ def _pending_jobs_now(c: "_Cluster") -> list[GroupInfo]:
 
 def _victim_order(g: GroupInfo) -> tuple:
     # reversed job order: lower priority first, then younger, then name (reversed)
-    return (g.priority, _neg_text(g.creation), _neg_text("/".join(g.key)))
+    return _victim_order_of(g.priority, g.creation, g.key)
+
+
+@lru_cache(maxsize=1 << 16)
+def _victim_order_of(priority: int, creation: str, key: tuple) -> tuple:
+    return (priority, _neg_text(creation), _neg_text("/".join(key)))
 
 
 @lru_cache(maxsize=1 << 16)
