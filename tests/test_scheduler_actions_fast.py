@@ -219,3 +219,21 @@ def _check(snap):
             run_rounds(snap, rounds, SchedulerConfig(), NOW)
     finally:
         actions._search, actions._held_gpu_sum, actions.plan_reclaim = search, held, plan_reclaim
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.sampled_from(["", "2026-06-01T00:00:00Z", "2026-06-01T00:00:0",
+                                                               "2026-06-01T10:00:00Z", "a", "ab"]),
+                          st.sampled_from(["default", "team"]), st.sampled_from(["j", "j1", "j10", "k", ""])),
+                max_size=30))
+def test_sort_victims_is_victim_order(rows):
+    """_sort_victims orders as sorting by _victim_order does, equal ones (the same job twice)
+    kept in their order."""
+    from gpuplane.scheduler.snapshot import GroupInfo
+
+    units = [(GroupInfo(key=(ns, name), kind="PodGroup", min_member=1, queue="q", priority=prio,
+                        preemptible=True, creation=created, pods=()), [i]) for i, (prio, created, ns, name) in enumerate(rows)]
+    want = sorted(units, key=lambda v: actions._victim_order(v[0]))
+    got = list(units)
+    actions._sort_victims(got)
+    assert [u[1] for u in got] == [u[1] for u in want]

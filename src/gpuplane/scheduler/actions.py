@@ -805,6 +805,13 @@ def _victim_order_of(priority: int, creation: str, key: tuple) -> tuple:
     return (priority, _neg_text(creation), _neg_text("/".join(key)))
 
 
+def _sort_victims(units: list[tuple[GroupInfo, list[PodInfo]]]) -> None:
+    """Sort victim units in place by :func:`_victim_order`, equal ones kept in order: the same
+    order from plain keys sorted in reverse (priority negated; the creation and name strings
+    descending are what their ``_neg_text`` ascending is), without comparing tuples of ints."""
+    units.sort(key=lambda v: (-v[0].priority, v[0].creation, "/".join(v[0].key)), reverse=True)
+
+
 @lru_cache(maxsize=1 << 16)
 def _neg_text(s: str) -> tuple:
     return tuple(-ord(ch) for ch in s) + (1,)
@@ -889,7 +896,7 @@ def plan_preempt(c: "_Cluster", job: GroupInfo, by_queue: Optional[dict[str, lis
             plan.why = (f"no running job in queue {job.queue} has a priority below {job.priority}" if not lower else
                         f"no lower-priority job of queue {job.queue} may be evicted")
         return plan
-    cands.sort(key=lambda v: _victim_order(v[0]))
+    _sort_victims(cands)
     found = _search(c, job, cands)
     if found is not None:
         plan.victims, plan.fit = found
@@ -1195,7 +1202,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
                 if ok:
                     for g in gs:
                         units += offer(g, vl, charges)
-                    units.sort(key=lambda v: _victim_order(v[0]))
+                    _sort_victims(units)
                 part = memo[qkey] = (units, charges)
             if part[0]:
                 parts.append((q, part))
@@ -1397,7 +1404,7 @@ def consolidation(c: "_Cluster") -> None:
                     if pods is None or not ch["gpu"] > 0:  # (no pod holds a GPU: charges are >= 0)
                         continue
                     everyone.append((g, pods))
-                everyone.sort(key=lambda v: _victim_order(v[0]))
+                _sort_victims(everyone)
             cands = [v for v in everyone if v[0].key != job.key]
             if not own:
                 shared = cands
