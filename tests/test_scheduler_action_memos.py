@@ -2,7 +2,7 @@
 a round computing every value afresh decides (hypothesis, on the fragmented and overdrawn
 clusters of ``test_scheduler_actions_fast`` and the general ones of
 ``test_scheduler_actions_property``). The memos: the pending jobs in order (``_pending_jobs``),
-each job's shape (``_shape_of``), its preemption delay setting and spec key (``_job_facts``,
+each job's shape (``_shape_of``) and missing pods (``_job_needs``), its preemption delay setting and spec key (``_job_facts``,
 carried between cycles by the account: checked on a pod that changes under a kept group) and,
 shared by consolidation and reclaim, whether it may be a victim and the GPUs it holds
 (``_victim_gpus``)."""
@@ -27,7 +27,8 @@ from test_scheduler_actions_property import NOW, _prepare, clusters
 
 @contextmanager
 def _no_memos():
-    saved = actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus, actions._job_facts
+    saved = (actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus, actions._job_facts,
+             actions._job_needs)
     job_facts = actions._job_facts
 
     def fresh_facts(c, g):
@@ -38,6 +39,7 @@ def _no_memos():
             c._jobs_memo = kept
 
     actions._job_facts = fresh_facts
+    actions._job_needs = actions._needed
     actions._pending_jobs = actions._pending_jobs_now
     actions._shape_of = actions._shape_of_now
     actions._preemption_delay = lambda c, g: actions._job_setting(
@@ -46,7 +48,8 @@ def _no_memos():
     try:
         yield
     finally:
-        actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus, actions._job_facts = saved
+        (actions._pending_jobs, actions._shape_of, actions._preemption_delay, actions._victim_gpus, actions._job_facts,
+         actions._job_needs) = saved
 
 
 def _fresh_victim_gpus(c, g):
@@ -96,6 +99,14 @@ def _checking(snap):
         calls[1] += 1
         return got
 
+    job_needs = actions._job_needs
+
+    def checked_needs(c, job):
+        got = job_needs(c, job)
+        want = actions._needed(c, job)
+        assert ([p.key for p in got[0]], got[1]) == ([p.key for p in want[0]], want[1])
+        return got
+
     def checked_victim(c, g):
         pods, ch = victim_gpus(c, g)
         fresh = _fresh_victim_gpus(c, g)
@@ -106,10 +117,12 @@ def _checking(snap):
         return pods, ch
 
     actions._shape_of, actions._pending_jobs, actions._victim_gpus = checked_shape, checked_jobs, checked_victim
+    actions._job_needs = checked_needs
     try:
         run_rounds(snap, 3, SchedulerConfig(), NOW)
     finally:
         actions._shape_of, actions._pending_jobs, actions._victim_gpus = shape_of, pending_jobs, victim_gpus
+        actions._job_needs = job_needs
     return calls
 
 
@@ -196,3 +209,17 @@ def test_victims_carry_follows_a_pod_that_changed():
     c.round = 1
     assert actions._victim_ok(c, group) is None  # terminating: no victim
     assert actions._victim_gpus_carried(c, group) == (None, None)
+
+
+def test_needs_memo_follows_an_evicted_gang():
+    """qa's 4-GPU job reclaims qb's gang g (minMember 2: two running pods, a third pending);
+    when reclaim then comes to g itself, it misses both core pods again: its needs are read
+    afresh after the commit, not from before it."""
+    objs = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.node("n0", gpus=4), m.podgroup("g", 2, "qb")]
+    objs += [running(f"g{i}", "n0", "qb", gpus=2, held=f"gpu-{2 * i},gpu-{2 * i + 1}", group="g") for i in range(2)]
+    objs += [m.pod("g2", queue="qb", group="g", gpus=2, priority_class="train", created="2026-06-01T11:00:00Z"),
+             m.pod("p", queue="qa", gpus=4, priority_class="train", created="2026-06-01T11:50:00Z")]
+    snap = build_snapshot(m.schedule_objects(objs))
+    _checking(snap)
+    result = run_rounds(snap, 1, SchedulerConfig(), NOW)
+    assert sorted(e["pod"] for e in result.evictions) == ["default/g0", "default/g1"]

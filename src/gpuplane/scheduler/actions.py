@@ -730,6 +730,31 @@ def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[Grou
                        f"moved by consolidation for {job.kind} {job.ref}: nominated to node {pl.node}")
 
 
+def _settled(c: "_Cluster") -> tuple:
+    """A version of what the actions read of the round's placements, evictions, nominations and
+    released pods, for reads between their searches (not inside one). There, within a round,
+    those only grow: allocate binds before the actions run, a commit evicts and nominates, and
+    a search puts back exactly what it tried (a nomination may move a nominated pod to another
+    node: readers here ask only whether a pod is nominated). So equal sizes are equal states."""
+    return (c.round, len(c.placements), len(c.evicted), len(c.nominated), len(c.released))
+
+
+def _job_needs(c: "_Cluster", job: GroupInfo) -> tuple[list[PodInfo], int]:
+    """:func:`_needed` for the actions' loops (between searches), memoised per job while
+    :func:`_settled` stands (it reads the job's pods' placements, evictions and releases). A
+    fresh list each call."""
+    memo = c.__dict__.get("_needs_memo")
+    state = _settled(c)
+    if memo is None or memo[0] != state:
+        memo = c.__dict__["_needs_memo"] = (state, {})
+    hit = memo[1].get(id(job))
+    if hit is not None and hit[0] is job:
+        return list(hit[1]), hit[2]
+    pending, need = _needed(c, job)
+    memo[1][id(job)] = (job, list(pending), need)
+    return pending, need
+
+
 def _shape_of(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
     """What an evicting action's search reads of a pending job, for jobs where that is all it
     reads: no active pod (the job is no victim of its own search), no claims, no pod nominated
@@ -737,14 +762,13 @@ def _shape_of(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
     the same cluster state, so a failed search is not repeated for the next job of that shape
     until something is committed (the state changes). ``None``: not memoizable.
 
-    Memoised per job while ``c._pp_gen`` and the number of nominations stand: besides the job
-    and its pods (fixed in a run) it reads the active count and the pending pods (every change
-    bumps ``_pp_gen``, see ``_Cluster.pending_pods``) and the nominations (``nominate`` bumps it
-    too; carrying nominations over at the start of a round only adds some)."""
+    Memoised per job while :func:`_settled` stands: besides the job and its pods (fixed in a
+    run) it reads which of its pods are placed, evicted, released (active count, pending pods)
+    and nominated."""
     memo = c.__dict__.get("_shape_memo")
     if memo is None:
         memo = c.__dict__["_shape_memo"] = {}
-    state = (c._pp_gen, len(c.nominated))
+    state = _settled(c)
     hit = memo.get(id(job))
     if hit is not None and hit[0] is job and hit[1] == state:
         return hit[2]
@@ -1047,7 +1071,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
     what each victim job offers (:func:`_victim_ok`, its charge, its min-runtime left), valid
     while nothing is committed (the caller drops it then; a search undoes what it tries)."""
     plan = Plan("reclaim")
-    pending, need = _needed(c, job)
+    pending, need = _job_needs(c, job)
     request = _charge_sum([c.charge_for(p) for p in pending[:need]])
     if not can_reclaim(c, job, request):
         if explain:
@@ -1275,7 +1299,7 @@ def reclaim(c: "_Cluster") -> None:
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     known: dict[Any, Any] = {}  # plan_reclaim's victim memo, until the next commit
     for job in _pending_jobs(c):
-        pending, need = _needed(c, job)
+        pending, need = _job_needs(c, job)
         if not pending or not _delay_elapsed(c, job):
             continue
         # (the shape is pure and a search commits nothing when it fails: with no failed shape
@@ -1365,7 +1389,7 @@ def consolidation(c: "_Cluster") -> None:
     for job in _pending_jobs(c):
         if not job.preemptible:
             continue
-        pending, need = _needed(c, job)
+        pending, need = _job_needs(c, job)
         if not pending or len(pending) < need:
             continue
         idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
