@@ -84,6 +84,30 @@ def overdrawn(draw):
     return objs
 
 
+@st.composite
+def crowded(draw):
+    """Many 1- and 2-GPU jobs spread over five to eight 4-GPU nodes with a GPU or two idle on
+    each, and 3- or 4-GPU jobs waiting: consolidation's searches over more candidates than the
+    other strategies give (they mostly succeed; the pod budget's early stop is tested apart)."""
+    objs = [m.queue("qa", gpu_quota=draw(st.integers(4, 16))), m.queue("qb", gpu_quota=draw(st.integers(0, 16)))]
+    n = 0
+    for i in range(draw(st.integers(5, 8))):
+        objs.append(m.node(f"n{i}", gpus=4))
+        free = list(range(4))
+        for gpus in draw(st.lists(st.integers(1, 2), min_size=1, max_size=3)):
+            if len(free) <= gpus:
+                break
+            held, free = free[:gpus], free[gpus:]
+            objs.append(running(f"r{n}", f"n{i}", draw(st.sampled_from(["qa", "qb"])), gpus=gpus,
+                                held=",".join(f"gpu-{k}" for k in held), prio="train",
+                                created=f"2026-06-01T0{draw(st.integers(0, 9))}:{n % 60:02d}:00Z"))
+            n += 1
+    for j in range(draw(st.integers(1, 3))):
+        objs.append(m.pod(f"p{j}", queue=draw(st.sampled_from(["qa", "qb"])), gpus=draw(st.integers(3, 4)),
+                          priority_class="train", created=f"2026-06-01T11:{50 + j:02d}:00Z"))
+    return objs
+
+
 SEEN = {"move": 0, "found": 0, "held": 0, "reclaim": 0, "reclaimed": 0}
 
 
@@ -102,6 +126,12 @@ def test_fast_paths_match(case):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fragmented())
 def test_fast_paths_match_fragmented(objs):
+    _check(build_snapshot(m.schedule_objects(objs)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded())
+def test_fast_paths_match_crowded(objs):
     _check(build_snapshot(m.schedule_objects(objs)))
 
 
@@ -237,3 +267,17 @@ def test_sort_victims_is_victim_order(rows):
     got = list(units)
     actions._sort_victims(got)
     assert [u[1] for u in got] == [u[1] for u in want]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 20), st.lists(st.integers(1, 5), max_size=30))
+def test_pod_budget_full_means_nothing_more_is_taken(limit, sizes):
+    """_growing stops at the first candidate a full _PodBudget refuses: that is exact because a
+    full budget takes no candidate of one pod or more."""
+    budget = actions._PodBudget(limit)
+    for n in sizes:
+        was_full = budget.full()
+        took = budget(("job", [object()] * n))
+        assert not (was_full and took)
+        assert budget.count <= limit
+    assert budget.full() == (budget.count >= limit)

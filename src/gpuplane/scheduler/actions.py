@@ -525,6 +525,24 @@ def _search(c: "_Cluster", job: GroupInfo, candidates: list[tuple[GroupInfo, lis
     return _drop_unneeded(c, job, chosen, fit, sims, simulate)
 
 
+class _PodBudget:
+    """Consolidation's ``accept``: victims are taken while their pods add up to at most ``limit``
+    (it reads no cluster state)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def __call__(self, cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
+        if self.count + len(cand[1]) > self.limit:
+            return False
+        self.count += len(cand[1])
+        return True
+
+    def full(self) -> bool:
+        return self.count >= self.limit
+
+
 def _growing(c: "_Cluster", candidates: list[tuple[GroupInfo, list[PodInfo]]], accept,
              pending: list[PodInfo], need: int) -> Iterator[list[tuple[GroupInfo, list[PodInfo]]]]:
     """The growing phase of :func:`_search`: the victims chosen so far (the same list, grown in
@@ -543,6 +561,8 @@ def _growing(c: "_Cluster", candidates: list[tuple[GroupInfo, list[PodInfo]]], a
         if accept is not None and not accept(cand):
             if surplus:
                 skipped.add((cand[0].kind, cand[0].key))
+            if type(accept) is _PodBudget and accept.full():
+                break  # it takes no candidate any more (each has a pod): nothing more to yield
             continue
         chosen.append(cand)
         if w:
@@ -1433,15 +1453,7 @@ def consolidation(c: "_Cluster") -> None:
             if not own:
                 shared = cands
 
-        count = [0]
-
-        def small(cand: tuple[GroupInfo, list[PodInfo]]) -> bool:
-            if count[0] + len(cand[1]) > MAX_CONSOLIDATION_PREEMPTEES:
-                return False
-            count[0] += len(cand[1])
-            return True
-
-        found = _search(c, job, cands, small, move=True)
+        found = _search(c, job, cands, _PodBudget(MAX_CONSOLIDATION_PREEMPTEES), move=True)
         if found is not None:
             _commit(c, "consolidation", job, *found)
             failed.clear()
