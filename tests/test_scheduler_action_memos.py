@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpuplane.cluster.loop import SchedulerLoop
+from gpuplane.cluster.store import ObjectStore
 from gpuplane.scheduler import actions
 from gpuplane.scheduler import manifests as m
 from gpuplane.scheduler.config import SchedulerConfig
-from gpuplane.scheduler.cycle import run_rounds
+from gpuplane.scheduler.cycle import _Cluster, run_rounds
 from gpuplane.scheduler.snapshot import build_snapshot
 
 from test_scheduler_actions import running
@@ -151,21 +153,24 @@ def test_victims_memo_forgets_the_evicted():
     assert calls[2] > 0
 
 
+def _stored(objs, created_at):
+    """``(store, loop)``: the objects in an ObjectStore whose clock reads ``created_at`` (epoch
+    seconds), and a SchedulerLoop on it (its snapshot state keeps unchanged objects)."""
+    store = ObjectStore(clock=lambda: created_at)
+    for o in m.schedule_objects(objs):
+        store.create(o)
+    return store, SchedulerLoop(store, SchedulerConfig())
+
+
 def test_job_facts_follow_a_pod_that_changed():
     """A job's facts are carried between cycles while its group and pods are the same objects:
     when only its pod changes (its preemption-delay annotation is dropped, the PodGroup stays),
     the next cycle reads the new setting and reclaims, as a cycle without the carry does."""
-    from gpuplane.cluster.loop import SchedulerLoop
-    from gpuplane.cluster.store import ObjectStore
-
-    store = ObjectStore(clock=lambda: 1_780_313_400.0)  # 2026-06-01T11:30:00Z: what it creates, it creates then
     objs = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.node("n0", gpus=4),
             running("r0", "n0", "qb", gpus=4, held="gpu-0,gpu-1,gpu-2,gpu-3"), m.podgroup("g", 1, "qa")]
     pod = m.pod("p", queue="qa", group="g", gpus=4, priority_class="train", created="2026-06-01T11:30:00Z")
     pod["metadata"].setdefault("annotations", {})[actions.PREEMPTION_DELAY_ANNOTATION] = "1h"
-    for o in m.schedule_objects(objs + [pod]):
-        store.create(o)
-    loop = SchedulerLoop(store, SchedulerConfig())
+    store, loop = _stored(objs + [pod], 1_780_313_400.0)  # 2026-06-01T11:30:00Z
     snap = loop.snapshot(loop.list_objects())
     first = run_rounds(snap, 1, SchedulerConfig(), NOW, account=loop.account)
     assert not first.evictions  # 30 minutes of a 1h delay
@@ -183,16 +188,9 @@ def test_victims_carry_follows_a_pod_that_changed():
     """A job's victim answer is carried between cycles while its group and pods are the same
     objects: when its running pod starts terminating (the PodGroup stays), the next cycle's
     answer is the fresh one (no victim), not the carried one."""
-    from gpuplane.cluster.loop import SchedulerLoop
-    from gpuplane.cluster.store import ObjectStore
-    from gpuplane.scheduler.cycle import _Cluster
-
-    store = ObjectStore(clock=lambda: 1_780_308_000.0)  # 2026-06-01T10:00:00Z
     objs = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.node("n0", gpus=4), m.podgroup("g", 1, "qb"),
             running("r0", "n0", "qb", gpus=4, held="gpu-0,gpu-1,gpu-2,gpu-3", group="g")]
-    for o in m.schedule_objects(objs):
-        store.create(o)
-    loop = SchedulerLoop(store, SchedulerConfig())
+    store, loop = _stored(objs, 1_780_308_000.0)  # 2026-06-01T10:00:00Z
     snap = loop.snapshot(loop.list_objects())
     group = snap.groups[("default", "g")]
     c = _Cluster(snap, SchedulerConfig(), NOW, loop.account)

@@ -23,11 +23,13 @@ class _NeverCache(dict):
         return default
 
 
-def _run(objs: list[dict[str, Any]], rounds: int) -> Any:
+def _run(objs: list[dict[str, Any]], rounds: int, allocated: bool = False) -> Any:
+    """What a run decides (and, with ``allocated``, the queue usage)."""
     res = run_rounds(build_snapshot(objs), rounds, now=NOW)
-    return ({k: (p.node, p.gpu_indices, p.gpu_share, p.round) for k, p in res.placements.items()},
-            {k: r.to_dict() for k, r in res.reasons.items()},
-            {k: r.to_dict() for k, r in res.group_reasons.items()}, res.evictions)
+    out = ({k: (p.node, p.gpu_indices, p.gpu_share, p.round) for k, p in res.placements.items()},
+           {k: r.to_dict() for k, r in res.reasons.items()},
+           {k: r.to_dict() for k, r in res.group_reasons.items()}, res.evictions)
+    return (*out, {q: dict(v) for q, v in res.allocated.items()}) if allocated else out
 
 
 def _both(objs: list[dict[str, Any]], rounds: int) -> tuple[Any, Any]:

@@ -13,20 +13,11 @@ from gpuplane.scheduler import manifests as M
 from gpuplane.scheduler.cycle import _Cluster, run_rounds
 from gpuplane.scheduler.snapshot import build_snapshot
 
-NOW = "2026-01-01T01:00:00Z"
-
-
-class _NeverCache(dict):
-    def get(self, key: Any, default: Any = None) -> Any:
-        return default
+from test_scheduler_fail_cache import NOW, _NeverCache, _run as _decisions
 
 
 def _run(objs: list[dict[str, Any]], rounds: int) -> Any:
-    res = run_rounds(build_snapshot(objs), rounds, now=NOW)
-    return ({k: (p.node, p.gpu_indices, p.gpu_share, p.round) for k, p in res.placements.items()},
-            {k: r.to_dict() for k, r in res.reasons.items()},
-            {k: r.to_dict() for k, r in res.group_reasons.items()}, res.evictions,
-            {q: dict(v) for q, v in res.allocated.items()})
+    return _decisions(objs, rounds, allocated=True)
 
 
 def _both(objs: list[dict[str, Any]], rounds: int) -> tuple[Any, Any, int]:

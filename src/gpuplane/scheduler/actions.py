@@ -229,12 +229,18 @@ def _queue_min_runtime(c: "_Cluster", queue: str, field: str) -> float:
     """The first ``field`` (preemptMinRuntime / reclaimMinRuntime) set from ``queue`` upward; else
     the scheduler config's ``minRuntime.<field>`` (KAI's plugin default; 0 when not configured).
     Memoised per run (queues and config do not change in a run)."""
-    memo = c.__dict__.get("_min_runtime_memo")
+    return _per_run(c, "_min_runtime_memo", _queue_min_runtime_of, queue, field)
+
+
+def _per_run(c: "_Cluster", name: str, fn: Any, *args: Any) -> Any:
+    """``fn(c, *args)``, computed once per run (kept in ``c.<name>``): for what reads only inputs
+    fixed in a run (the queue tree, the configuration)."""
+    memo = c.__dict__.get(name)
     if memo is None:
-        memo = c.__dict__["_min_runtime_memo"] = {}
-    hit = memo.get((queue, field))
+        memo = c.__dict__[name] = {}
+    hit = memo.get(args)
     if hit is None:
-        hit = memo[(queue, field)] = _queue_min_runtime_of(c, queue, field)
+        hit = memo[args] = fn(c, *args)
     return hit
 
 
@@ -1005,13 +1011,7 @@ def preempt(c: "_Cluster") -> None:
 def _leveled(c: "_Cluster", a: str, b: str) -> tuple[str, str]:
     """The ancestors-or-selves of ``a`` and ``b`` just below their lowest common ancestor
     (memoised per run: the queue tree does not change)."""
-    memo = c.__dict__.get("_leveled_memo")
-    if memo is None:
-        memo = c.__dict__["_leveled_memo"] = {}
-    hit = memo.get((a, b))
-    if hit is None:
-        hit = memo[(a, b)] = _leveled_of(c, a, b)
-    return hit
+    return _per_run(c, "_leveled_memo", _leveled_of, a, b)
 
 
 def _leveled_of(c: "_Cluster", a: str, b: str) -> tuple[str, str]:

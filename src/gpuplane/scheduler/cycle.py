@@ -1895,25 +1895,7 @@ class _Cluster:
             return (p, freed) if freed is not None else p
         self._bump()
         self._freed += 1
-        ns = self.nodes[pod.node_name]
-        ns.epoch += 1
-        ns.cpu += _num(pod.cpu_milli)  # ints while whole (see _num): the same values, cheaper
-        ns.memory += _num(pod.memory)
-        ns.pods += 1
-        for r, v in pod.other.items():
-            ns.other[r] = ns.other.get(r, Fraction(0)) + v
-        held = self.held_gpu.get(pod.key)
-        if held is not None and held[0]:
-            indices, share = held
-            share = _num(share)
-            used = ns.gpu_used
-            for i in indices:
-                used[i] -= share
-            ns.gpu_free += len(indices) * share  # one index update per pod
-        group = self._group_of(pod)
-        node = self.node_info[pod.node_name]
-        charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
-        self._add_queue(group.queue, charge, group.preemptible, -1)
+        self._shift_holder(pod, +1)
         freed = self._free_claims(pod) if pod.claims else None
         self.released.add(pod.key)
         self._pp_gen += 1
@@ -1942,25 +1924,31 @@ class _Cluster:
         self.released.discard(pod.key)
         self._pp_gen += 1
         self._bump()
+        self._shift_holder(pod, -1)
+
+    def _shift_holder(self, pod: PodInfo, sign: int) -> None:
+        """A snapshot holder's node resources and queue charge given back (``sign`` +1:
+        :meth:`release`) or taken again (-1: :meth:`rehold`). Ints while whole (see _num): the
+        same values, cheaper; one free-index update per pod."""
         ns = self.nodes[pod.node_name]
         ns.epoch += 1
-        ns.cpu -= _num(pod.cpu_milli)
-        ns.memory -= _num(pod.memory)
-        ns.pods -= 1
+        ns.cpu += sign * _num(pod.cpu_milli)
+        ns.memory += sign * _num(pod.memory)
+        ns.pods += sign
         for r, v in pod.other.items():
-            ns.other[r] = ns.other.get(r, Fraction(0)) - v
+            ns.other[r] = ns.other.get(r, Fraction(0)) + sign * v
         held = self.held_gpu.get(pod.key)
         if held is not None and held[0]:
             indices, share = held
-            share = _num(share)
+            share = sign * _num(share)
             used = ns.gpu_used
             for i in indices:
-                used[i] += share
-            ns.gpu_free -= len(indices) * share  # one index update per pod
+                used[i] -= share
+            ns.gpu_free += len(indices) * share
         group = self._group_of(pod)
         node = self.node_info[pod.node_name]
         charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
-        self._add_queue(group.queue, charge, group.preemptible, +1)
+        self._add_queue(group.queue, charge, group.preemptible, -sign)
 
     def _add_chain(self, table: dict[str, dict[str, Fraction]], queue: str, charge: dict[str, Fraction], sign: int) -> None:
         if queue not in self.snap.tree:
