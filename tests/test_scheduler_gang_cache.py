@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from gpuplane.scheduler import manifests as M
 from gpuplane.scheduler.cycle import _Cluster, run_rounds
+from gpuplane.scheduler.queues import RESOURCES
 from gpuplane.scheduler.snapshot import build_snapshot
 
 from test_scheduler_fail_cache import NOW, _NeverCache, _run as _decisions
@@ -109,7 +110,8 @@ def test_a_changed_node_state_is_a_miss() -> None:
 def test_a_changed_queue_state_is_a_miss() -> None:
     """Equal node-state versions can come with other queue usage (a claimless placement from a
     version always gets the same next version, whatever the pod's queue): the entry keeps the
-    queue state and a different one misses. Here the usage is changed by hand, the version not."""
+    queue state and a different one misses. Here the usage is changed by hand (through
+    ``_add_queue``, which also drops the queue-state memo), the version not."""
     objs = _objs([4], [], [(3, 3, 2, 1), (3, 3, 2, 1)], [])
 
     def attempt(c: _Cluster, name: str) -> Any:
@@ -121,8 +123,9 @@ def test_a_changed_queue_state_is_a_miss() -> None:
     first = attempt(c, "g0")
     assert first[:2] == (False, 2)
     assert attempt(c, "g1") == first  # a hit
-    c.alloc["qa"]["gpu"] += 8  # limit 10: now only one 2-GPU pod fits the queue
+    eight = {**{r: 0 for r in RESOURCES}, "gpu": 8}
+    c._add_queue("qa", eight, True, +1)  # limit 10: now only one 2-GPU pod fits the queue
     fresh = run_rounds(build_snapshot(objs), 0, now=NOW).cluster
-    fresh.alloc["qa"]["gpu"] += 8
+    fresh._add_queue("qa", eight, True, +1)
     assert attempt(c, "g1") == attempt(fresh, "g1")
     assert attempt(c, "g1")[1] == 1

@@ -40,7 +40,7 @@ from itertools import compress
 from operator import attrgetter, is_not, ne
 from typing import Any, Optional
 
-from .cycle import MB, _Cluster, _FreeIndex, _gpu_hold, _NodeState, _num
+from .cycle import MB, StillFacts, _Cluster, _FreeIndex, _gpu_hold, _NodeState, _num
 from .queues import RESOURCES
 from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot
 
@@ -128,6 +128,7 @@ class CycleMemo:
         # pods, facts); a hit also needs the snapshot's pods of the group to be those pods
         self.jobs: dict[int, tuple[Any, ...]] = {}
         self.victims: dict[int, tuple[Any, ...]] = {}  # ``actions._victim_gpus``, likewise
+        self.still: dict[int, StillFacts] = {}  # ``_Cluster._still_facts``, likewise
 
     def start(self, snap: Snapshot) -> None:
         """Get ready for a run over ``snap``."""
@@ -135,11 +136,13 @@ class CycleMemo:
             self._min_mem = snap.min_gpu_memory_mib
             self.charges = {}
         limit = 2 * len(snap.pods) + 256
-        if len(self.collect) > limit or len(self.jobs) > limit or len(self.victims) > limit:
+        if len(self.collect) > limit or len(self.jobs) > limit or len(self.victims) > limit \
+                or len(self.still) > limit:
             groups = {id(g): g for g in snap.groups.values()}
             self.collect = {i: e for i, e in self.collect.items() if groups.get(i) is e[0]}
             self.jobs = {i: e for i, e in self.jobs.items() if groups.get(i) is e[0]}
             self.victims = {i: e for i, e in self.victims.items() if groups.get(i) is e[0]}
+            self.still = {i: e for i, e in self.still.items() if groups.get(i) is e.group}
         if len(self.shapes) > limit or len(self.demand) > limit or len(self.charges) > limit:
             live = {id(p): p for p in snap.pods.values()}
             self.shapes = {i: e for i, e in self.shapes.items() if live.get(i) is e[0]}

@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
 from ..api.kai import parse_duration
-from .cycle import MB, Placement, format_amount, parse_time
+from .cycle import _UNSET, MB, Placement, format_amount, parse_time
 from .queues import RESOURCES, UNLIMITED
 from .snapshot import GroupInfo, Key, PodInfo
 
@@ -296,11 +296,26 @@ def _job_facts(c: "_Cluster", group: GroupInfo) -> tuple[Optional[float], Any]:
     """``(preemptionDelay setting, spec key for _shape_of)`` of a job: they read only the group
     (its PodGroup) and its pods' objects, so they are kept per group (``c._jobs_memo``, carried
     between cycles by the account) and reused while the group and the snapshot's pods of it are
-    the very objects they were computed from (the snapshot keeps unchanged ones)."""
+    the very objects they were computed from (the snapshot keeps unchanged ones); for a job
+    untouched in the run, with its still facts (``_Cluster._still_facts``: the same check)."""
+    if id(group) not in c._touched:
+        entry = c._still_facts(group)
+        if entry.facts is None:
+            entry.facts = _job_facts_now(c, group)
+        return entry.facts
+    return _job_facts_now(c, group)
+
+
+def _job_facts_now(c: "_Cluster", group: GroupInfo) -> tuple[Optional[float], Any]:
+    """:func:`_job_facts` without the still facts."""
     pods = c.snap.pods
     hit = c._jobs_memo.get(id(group))
-    if hit is not None and hit[0] is group and all(pods[k] is p for k, p in zip(group.pods, hit[1])):
-        return hit[2], hit[3]
+    if hit is not None and hit[0] is group:
+        for k, p in zip(group.pods, hit[1]):  # (a loop: no generator per call)
+            if pods[k] is not p:
+                break
+        else:
+            return hit[2], hit[3]
     delay = _job_setting(c, group, "preemptionDelay", PREEMPTION_DELAY_ANNOTATION)
     spec = _pg_spec(group)
     try:
@@ -313,6 +328,10 @@ def _job_facts(c: "_Cluster", group: GroupInfo) -> tuple[Optional[float], Any]:
 
 
 def _delay_elapsed(c: "_Cluster", group: GroupInfo) -> bool:
+    """``delay_left(c, group) <= 0`` (at once without a delay: the common case)."""
+    delay = _preemption_delay(c, group)
+    if not delay or delay <= 0:
+        return True
     return delay_left(c, group) <= 0
 
 
@@ -383,9 +402,10 @@ def _victim_gpus_carried(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list
     memo = c._victims_memo
     hit = memo.get(id(group))
     if hit is not None and hit[0] is group:
+        moved = id(group) in c._touched  # (else none of its pods is placed, evicted or released)
         for k, p in zip(group.pods, hit[1]):
-            if snap_pods[k] is not p or k in placements or k in evicted or k in released \
-                    or (p.node_name and p.node_name not in nodes):
+            if snap_pods[k] is not p or (p.node_name and p.node_name not in nodes) \
+                    or moved and (k in placements or k in evicted or k in released):
                 break
         else:
             return (hit[2], hit[3]) if group.queue in c.snap.tree else (None, None)
@@ -768,7 +788,9 @@ def _settled(c: "_Cluster") -> tuple:
 def _job_needs(c: "_Cluster", job: GroupInfo) -> tuple[list[PodInfo], int]:
     """:func:`_needed` for the actions' loops (between searches), memoised per job while
     :func:`_settled` stands (it reads the job's pods' placements, evictions and releases). A
-    fresh list each call."""
+    fresh list each call. An untouched job's answer (see ``_Cluster._still_facts``) is kept for the run."""
+    if id(job) not in c._touched:
+        return _needed(c, job)  # (its pending pods and active count are kept for the run)
     memo = c.__dict__.get("_needs_memo")
     state = _settled(c)
     if memo is None or memo[0] != state:
@@ -791,6 +813,11 @@ def _shape_of(c: "_Cluster", job: GroupInfo) -> Optional[tuple]:
     Memoised per job while :func:`_settled` stands: besides the job and its pods (fixed in a
     run) it reads which of its pods are placed, evicted, released (active count, pending pods)
     and nominated."""
+    if id(job) not in c._touched:  # none of those changed: kept with the job's still facts
+        entry = c._still_facts(job)
+        if entry.shape is _UNSET:
+            entry.shape = _shape_of_now(c, job)
+        return entry.shape
     memo = c.__dict__.get("_shape_memo")
     if memo is None:
         memo = c.__dict__["_shape_memo"] = {}
@@ -1192,13 +1219,14 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
                 if why and any(c.held_charge(p)[r] > 0 for p in _active(c, g) for r in rs):
                     plan.block(why, g)
             return []
-        if not any(ch[r] > 0 for r in rs):
+        if not (ch["gpu"] > 0 if gpu_only else any(ch[r] > 0 for r in rs)):
             return []
         unit_ch[id(pods)] = (pods, ch)  # (the unit of a job that is not elastic is this very list)
         if not explain and len(pods) <= max(g.min_member, 1):
             # hopeful() is pure in (vl, the charge's values on rs) for this job: one call per
             # distinct pair (the types are part of the key: float and Fraction arithmetic differ)
-            hkey = (vl, *((type(ch[r]), ch[r]) for r in rs))
+            hkey = ((vl, type(ch["gpu"]), ch["gpu"]) if gpu_only else
+                    (vl, *((type(ch[r]), ch[r]) for r in rs)))
             hope = hopes.get(hkey)
             if hope is None:
                 hope = hopes[hkey] = hopeful(vl, ch)

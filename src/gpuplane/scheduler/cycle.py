@@ -396,6 +396,21 @@ def _gpu_hold(pod: PodInfo, info: NodeInfo) -> tuple[Fraction | int, int, list[i
     return share, count, named
 
 
+@dataclass(eq=False, slots=True)
+class StillFacts:
+    """What the scheduler reads of a job while nothing in the run has touched its pods (see
+    ``_Cluster._still_facts``): a function of the group and its pods' objects alone."""
+
+    group: GroupInfo
+    pods: tuple[PodInfo, ...]  # the snapshot's pods of the group when computed
+    pending: Optional[list[PodInfo]]  # pending_pods (None: the group has SubGroups, not kept)
+    active: int  # active_count
+    run: object  # the run that last checked the entry against its snapshot
+    gang_tail: Optional[tuple[int, Optional[tuple]]] = None  # (need, _Cluster._gang_tail)
+    shape: Any = _UNSET  # actions._shape_of_now
+    facts: Optional[tuple[Optional[float], Any]] = None  # actions._job_facts
+
+
 class _Cluster:
     """The mutable state of a run: free resources, GPU use, DRA allocations, queue usage."""
 
@@ -480,6 +495,8 @@ class _Cluster:
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
+        self._qstates: dict[str, Optional[tuple]] = {}  # _queue_state memo: dropped when any allocation changes
+        self._topo_memo: dict[int, tuple[GroupInfo, Any]] = {}  # _group_topology, untouched groups
         self.reasons: dict[Key, PendingReason] = {}
         self.group_reasons: dict[Any, PendingReason] = {}
         self.round = 0
@@ -495,6 +512,12 @@ class _Cluster:
         self._pp_gen = 0
         self._pp_at = 0
         self._pp_memo: dict[int, tuple[GroupInfo, list[PodInfo]]] = {}
+        # groups (by id) whose pods were placed, undone, released, reheld, evicted or nominated
+        # in this run: every other group's pods are as the snapshot has them, so what is read
+        # of those alone is kept (see _still_facts), with an account between cycles too
+        self._touched: set[int] = set()
+        self._still: dict[int, StillFacts] = memo.still if memo is not None else {}
+        self._run_token = object()  # (a StillFacts entry checked against this run's snapshot has it)
         self.nominated: dict[Key, str] = {}
         self.nominated_round: dict[Key, int] = {}
         self.group_evicted_at: dict[Any, float] = {}
@@ -611,6 +634,8 @@ class _Cluster:
         if queue not in self.snap.tree:
             return
         qkeys = self._qkeys
+        if self._qstates:
+            self._qstates = {}  # (every queue below a changed one reads it: all go)
         items = [(r, _num(charge[r])) for r in RESOURCES if charge[r]]
         for q in self._chain(queue):
             qkeys.pop(q, None)
@@ -1119,7 +1144,9 @@ class _Cluster:
                 self.claim_reserved.setdefault(ref.claim, [])
                 if pod.key not in self.claim_reserved[ref.claim]:
                     self.claim_reserved[ref.claim].append(pod.key)
-        self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, +1)
+        group = self._group_of(pod)
+        self._touched.add(id(group))
+        self._add_queue(group.queue, p.charge, p.preemptible, +1)
         self.placements[pod.key] = p
         self.released.discard(pod.key)
         self._pp_gen += 1
@@ -1150,7 +1177,9 @@ class _Cluster:
                 self.claim_reserved[ref.claim].remove(pod.key)
                 if not self.claim_reserved[ref.claim]:
                     del self.claim_reserved[ref.claim]
-        self._add_queue(self._group_of(pod).queue, p.charge, p.preemptible, -1)
+        group = self._group_of(pod)
+        self._touched.add(id(group))
+        self._add_queue(group.queue, p.charge, p.preemptible, -1)
         del self.placements[pod.key]
         if pod.state != PENDING:
             self.released.add(pod.key)  # a recreated pod: what the snapshot says it held is gone
@@ -1175,7 +1204,14 @@ class _Cluster:
         Memoized per group while ``_pp_gen`` stands (see __init__): the answer is a function of
         the snapshot's pods (fixed in a run), ``placements`` and ``released`` (and, through
         SubGroup ordering, ``evicted`` and active counts, which read the same state), and every
-        change to those bumps ``_pp_gen``. A fresh list each call (callers may keep or change it)."""
+        change to those bumps ``_pp_gen``. A fresh list each call (callers may keep or change it).
+
+        For a group not touched in this run (see __init__) and without SubGroups (whose order
+        reads more), the answer is the one at the start of the run: kept for the run."""
+        if id(group) not in self._touched:
+            pending = self._still_facts(group).pending
+            if pending is not None:
+                return pending[:]
         gen = self._pp_gen
         if gen != self._pp_at:  # the entries are of an older generation
             self._pp_memo = {}
@@ -1236,7 +1272,36 @@ class _Cluster:
             if p.ours and (p.state == PENDING or k in self.released) and k not in self.placements:
                 self.reasons[k] = PendingReason(SUBGROUP_NOT_FOUND, why, queue=group.queue)
 
+    def _still_facts(self, group: GroupInfo) -> StillFacts:
+        """The :class:`~gpuplane.scheduler.account.StillFacts` of a group not touched in this run
+        (call only while it is untouched). Its pods' state is then the snapshot's (nothing placed,
+        evicted, released or nominated), so what is read of them alone is a function of the
+        group and its pods' objects: kept per group, and reused while the snapshot has those
+        very objects (in later cycles too, with an account: the snapshot keeps unchanged ones)."""
+        entry = self._still.get(id(group))
+        if entry is not None and entry.group is group:
+            if entry.run is self._run_token:
+                return entry
+            pods = self.snap.pods
+            for k, p in zip(group.pods, entry.pods):
+                if pods[k] is not p:
+                    break
+            else:
+                entry.run = self._run_token
+                return entry
+        plain = group.raw is None or self.subgroup_tree(group) is None
+        entry = self._still[id(group)] = StillFacts(
+            group, tuple(self.snap.pods[k] for k in group.pods), self._pending_pods(group) if plain else None,
+            self._active_now(group), self._run_token)
+        return entry
+
     def active_count(self, group: GroupInfo) -> int:
+        if id(group) not in self._touched:
+            return self._still_facts(group).active
+        return self._active_now(group)
+
+    def _active_now(self, group: GroupInfo) -> int:
+        """:meth:`active_count` without the memo."""
         n = 0
         for k in group.pods:
             p = self.snap.pods[k]
@@ -1265,7 +1330,7 @@ class _Cluster:
                                                             gang={**self._gang_info(group, active, pending),
                                                                   "placed": 0, "short": short}))
             return False
-        topo = self._topology_for(group, pending) if group.raw is not None else None
+        topo = self._group_topology(group, pending) if group.raw is not None else None
         if topo is not None:
             return self._allocate_with_topology(group, pending, active, need, self._gang_info(group, active, pending),
                                                 *topo)
@@ -1334,11 +1399,18 @@ class _Cluster:
         return False, len(placed), failures
 
     def _queue_state(self, queue: str) -> Optional[tuple]:
-        """What :meth:`queue_check` reads of the queue usage for ``queue``: its chain's rows."""
+        """What :meth:`queue_check` reads of the queue usage for ``queue``: its chain's rows
+        (memoised until an allocation changes: only _add_queue changes them)."""
+        hit = self._qstates.get(queue, _UNSET)
+        if hit is not _UNSET:
+            return hit
         if queue not in self.snap.tree:
-            return None
-        alloc, alloc_np = self.alloc, self.alloc_np
-        return tuple((tuple(alloc[q].values()), tuple(alloc_np[q].values())) for q in self._chain(queue))
+            state = None
+        else:
+            alloc, alloc_np = self.alloc, self.alloc_np
+            state = tuple((tuple(alloc[q].values()), tuple(alloc_np[q].values())) for q in self._chain(queue))
+        self._qstates[queue] = state
+        return state
 
     def _gang_key(self, group: GroupInfo, pending: list[PodInfo], need: int) -> Optional[tuple]:
         """The gang-failure cache's key for placing ``pending`` anywhere (``None``: not cached).
@@ -1354,13 +1426,26 @@ class _Cluster:
         the same version (claimless placements undone in reverse order do), so the node and
         queue state after a hit are the ones the attempt would leave (node epochs and
         ``_freed``, which only invalidate caches, are bumped as it would). Reasons carry no
-        pod names; the gang's own pod keys are put back by index."""
+        pod names; the gang's own pod keys are put back by index.
+
+        Everything but the version is kept for the run for a group not touched in it (its
+        pending pods, and so ``need``, are the snapshot's: see _still_facts)."""
+        if id(group) not in self._touched:
+            entry = self._still_facts(group)
+            hit = entry.gang_tail
+            if hit is None or hit[0] != need:
+                hit = entry.gang_tail = (need, self._gang_tail(group, pending, need))
+            return None if hit[1] is None else (self.version, hit[1])
+        tail = self._gang_tail(group, pending, need)
+        return None if tail is None else (self.version, tail)
+
+    def _gang_tail(self, group: GroupInfo, pending: list[PodInfo], need: int) -> Optional[tuple]:
+        """:meth:`_gang_key` without the version."""
         nominated = self.nominated
         for p in pending:
             if p.claims or p.key in nominated:
                 return None
-        return (self.version, group.queue, group.preemptible, group.priority, need,
-                tuple(map(self._pod_shape, pending)))
+        return (group.queue, group.preemptible, group.priority, need, tuple(map(self._pod_shape, pending)))
 
     def _gang_failed(self, group: GroupInfo, pending: list[PodInfo], active: int, need: int,
                      gang_info: dict[str, Any], n_placed: int, failures: dict[Key, PendingReason],
@@ -1386,6 +1471,18 @@ class _Cluster:
         self._fail_group(group, pending, reason)
 
     # --- topology constraints (PodGroup level) ---------------------------------------------
+
+    def _group_topology(self, group: GroupInfo, pending: list[PodInfo]
+                        ) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
+        """:meth:`_topology_for` the group's pending pods, kept for the run while the group is
+        untouched (it reads the group, its pending pods and the snapshot's nodes and Topologies)."""
+        if id(group) in self._touched:
+            return self._topology_for(group, pending)
+        memo = self._topo_memo
+        hit = memo.get(id(group))
+        if hit is None or hit[0] is not group:
+            hit = memo[id(group)] = (group, self._topology_for(group, pending))
+        return hit[1]
 
     def _topology_for(self, group: GroupInfo, pending: Optional[list[PodInfo]] = None
                       ) -> Optional[tuple[Optional[Topology], TopologyConstraint]]:
@@ -1773,6 +1870,7 @@ class _Cluster:
             node = status.get("nominatedNodeName") if isinstance(status, dict) else None
             if isinstance(node, str) and node in self.nodes:
                 self.nominated[key] = node
+                self._touched.add(id(self._group_of(pod)))
 
     def allocate(self) -> None:
         jobs = {q: list(gs) for q, gs in self.jobs.items()}
@@ -1946,6 +2044,7 @@ class _Cluster:
                 used[i] -= share
             ns.gpu_free += len(indices) * share
         group = self._group_of(pod)
+        self._touched.add(id(group))
         node = self.node_info[pod.node_name]
         charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
         self._add_queue(group.queue, charge, group.preemptible, -sign)
@@ -1966,6 +2065,7 @@ class _Cluster:
     def evict(self, pod: PodInfo, action: str, message: str) -> None:
         """Mark a pod evicted in this round: it is Releasing until the round ends."""
         group = self._group_of(pod)
+        self._touched.add(id(group))
         self.evicted[pod.key] = self.node_of(pod)
         self._pp_gen += 1
         self._add_chain(self.releasing_q, group.queue, self.held_charge(pod), +1)
@@ -1975,6 +2075,7 @@ class _Cluster:
 
     def nominate(self, pod: PodInfo, group: GroupInfo, node: str, charge: dict[str, Fraction], message: str) -> None:
         self.nominated[pod.key] = node
+        self._touched.add(id(self._group_of(pod)))
         self.nominated_round[pod.key] = self.round
         self._pp_gen += 1  # (what the actions memoise per job reads the nominations too)
         self._add_chain(self.pipelined_q, group.queue, charge, +1)

@@ -470,8 +470,9 @@ class SnapshotState:
         infos, groups = self._infos, self._groups
         return Snapshot(
             nodes=prev.nodes,
-            pods={k: infos[k] for k in self._pod_keys},
-            groups={k: groups[k] for k in self._group_keys},
+            # (zip and map build the same dicts as comprehensions would, without a Python step per item)
+            pods=dict(zip(self._pod_keys, map(infos.__getitem__, self._pod_keys))),
+            groups=dict(zip(self._group_keys, map(groups.__getitem__, self._group_keys))),
             tree=self._tree,
             queues_raw=dict(self._queues_raw),
             priority_classes=dict(prev.priority_classes),

@@ -1,0 +1,181 @@
+"""What a run keeps of the jobs it has not touched (``_Cluster._still_facts``, ``_touched``),
+against the same runs with every job counted as touched (so every value is computed afresh):
+
+* the same decisions, reasons and nominations, in 1 and 3 rounds, on the clusters of the
+  evicting actions' tests (fragmented, overdrawn, crowded, general) and of the victims property
+  test (DRA claims, MIG, elastic gangs);
+* at every call of a run, an untouched job's pending pods and active count are those computed
+  afresh (so no change to its pods bypasses the touched set);
+* carried between cycles by the account, an entry is not reused once the snapshot has another
+  object for one of the group's pods (a pod bound while its group is kept).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpuplane.scheduler import manifests as m
+from gpuplane.scheduler.account import RunningAccount
+from gpuplane.scheduler.config import SchedulerConfig
+from gpuplane.scheduler.cycle import GroupInfo, PodInfo, _Cluster, run_rounds
+from gpuplane.scheduler.snapshot import build_snapshot
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_scheduler_victims_property as victims  # noqa: E402
+from test_scheduler_actions_fast import crowded, fragmented, overdrawn  # noqa: E402
+from test_scheduler_actions_property import NOW, _prepare, clusters  # noqa: E402
+from test_running_account import Reuse  # noqa: E402
+
+
+class _Everything(set):
+    """A touched set that holds every group: the run takes the fresh paths everywhere."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+@contextmanager
+def _all_touched() -> Iterator[None]:
+    init = _Cluster.__init__
+
+    def touched_init(self: _Cluster, *a: Any, **k: Any) -> None:
+        init(self, *a, **k)
+        self._touched = _Everything()
+
+    _Cluster.__init__ = touched_init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        _Cluster.__init__ = init  # type: ignore[method-assign]
+
+
+def _decisions(snap: Any, rounds: int) -> tuple:
+    r = run_rounds(snap, rounds, SchedulerConfig(), NOW)
+    return (r.placements, r.evicted, r.nominated, r.evictions, r.fair_share,
+            {k: v.to_dict() for k, v in r.reasons.items()}, r.recreated, r.claim_allocations)
+
+
+def _same(snap: Any) -> None:
+    for rounds in (1, 3):
+        kept = _decisions(snap, rounds)
+        with _all_touched():
+            fresh = _decisions(snap, rounds)
+        assert kept == fresh
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), overdrawn(), crowded()))
+def test_still_facts_decide_as_fresh(objs: list[dict[str, Any]]) -> None:
+    _same(build_snapshot(m.schedule_objects(objs)))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_still_facts_decide_as_fresh_general(case: Any) -> None:
+    _same(_prepare(case))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(victims.clusters())
+def test_still_facts_decide_as_fresh_with_claims_and_mig(case: Any) -> None:
+    _same(victims._prepare(case))
+
+
+@contextmanager
+def _checked() -> Iterator[list[int]]:
+    """Every answer pending_pods and active_count give is the fresh one."""
+    pending_pods, active_count, calls = _Cluster.pending_pods, _Cluster.active_count, [0]
+
+    def checked_pending(self: _Cluster, group: GroupInfo) -> list[PodInfo]:
+        got = pending_pods(self, group)
+        if group.raw is None or self.subgroup_tree(group) is None:
+            assert [p.key for p in got] == [p.key for p in self._pending_pods(group)]
+            calls[0] += 1
+        return got
+
+    def checked_active(self: _Cluster, group: GroupInfo) -> int:
+        got = active_count(self, group)
+        assert got == self._active_now(group)
+        return got
+
+    _Cluster.pending_pods, _Cluster.active_count = checked_pending, checked_active  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        _Cluster.pending_pods, _Cluster.active_count = pending_pods, active_count  # type: ignore[method-assign]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), overdrawn(), crowded()))
+def test_untouched_answers_are_fresh(objs: list[dict[str, Any]]) -> None:
+    snap = build_snapshot(m.schedule_objects(objs))
+    with _checked() as calls:
+        run_rounds(snap, 3, SchedulerConfig(), NOW)
+    assert calls[0] > 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(victims.clusters())
+def test_untouched_answers_are_fresh_with_claims_and_mig(case: Any) -> None:
+    with _checked():
+        run_rounds(victims._prepare(case), 3, SchedulerConfig(), NOW)
+
+
+def test_carried_entry_follows_a_bound_pod() -> None:
+    """Cycle 1: a pending PodGroup pod (its group's facts are kept). Cycle 2: the pod is bound
+    and Running, its group's ``GroupInfo`` the same object (as the incremental snapshot keeps
+    it): the job is active and nothing of it is pending, as a run without the account says."""
+    base = [m.queue("q", gpu_quota=8), m.node("n0", gpus=8), m.podgroup("job", 1, "q")]
+    pending = m.pod("job-0", queue="q", gpus=1, group="job")
+    running = m.pod("job-0", queue="q", gpus=1, group="job", node_name="n0")
+    blocker = m.pod("big", queue="q", gpus=8, node_name="n0")
+    acct, reuse = RunningAccount(), Reuse()
+    first = reuse.snapshot(base + [pending, blocker])
+    out = run_rounds(first, 1, SchedulerConfig(), NOW, account=acct)
+    assert ("default", "job-0") in out.reasons  # pending: no GPU free
+    job = first.groups[("default", "job")]
+    assert acct.memo.still[id(job)].pending  # its facts were kept
+
+    second = reuse.snapshot(base + [running])
+    second = dataclasses.replace(second, groups={**second.groups, ("default", "job"): job})
+    got = run_rounds(second, 1, SchedulerConfig(), NOW, account=acct)
+    plain = run_rounds(second, 1, SchedulerConfig(), NOW)
+    assert got.cluster.active_count(job) == plain.cluster.active_count(job) == 1
+    assert got.cluster.pending_pods(job) == plain.cluster.pending_pods(job) == []
+    assert got.placements == plain.placements and got.reasons == plain.reasons
+
+
+def test_a_stale_gang_evicted_last_is_touched() -> None:
+    """Stale-gang eviction runs last in a round and evicts without releasing first: after the
+    run the gang's pods are not active, as a fresh count says."""
+    from test_scheduler_actions import stale_case
+
+    snap = build_snapshot(m.schedule_objects(stale_case("10s")))
+    c = run_rounds(snap, 1, SchedulerConfig(), NOW).cluster
+    assert [e["action"] for e in c.evictions] == ["stalegangeviction"] * 2
+    g = snap.groups[("default", "g")]
+    assert c.active_count(g) == c._active_now(g) == 0
+
+
+def test_a_carried_nomination_is_touched() -> None:
+    """A pending pod nominated in an earlier cycle (``status.nominatedNodeName``) is placed with
+    a preference for that node: its job is no plain shape for the actions or the gang cache."""
+    from gpuplane.scheduler import actions
+
+    pod = m.pod("p", queue="q", gpus=1)
+    pod["status"] = {"phase": "Pending", "nominatedNodeName": "n1"}
+    objs = [m.queue("q", gpu_quota=2), m.node("n0", gpus=1), m.node("n1", gpus=1),
+            m.pod("a", queue="q", gpus=1, node_name="n0"), m.pod("b", queue="q", gpus=1, node_name="n1"), pod]
+    snap = build_snapshot(m.schedule_objects(objs))
+    c = run_rounds(snap, 1, SchedulerConfig(), NOW).cluster
+    job = snap.groups[("pod", "default", "p")]
+    assert c.nominated == {("default", "p"): "n1"}
+    assert actions._shape_of(c, job) is None
+    assert c._gang_key(job, c.pending_pods(job), 1) is None
