@@ -179,3 +179,90 @@ def test_a_carried_nomination_is_touched() -> None:
     assert c.nominated == {("default", "p"): "n1"}
     assert actions._shape_of(c, job) is None
     assert c._gang_key(job, c.pending_pods(job), 1) is None
+
+
+def _plain_pending_jobs(c: _Cluster) -> list[GroupInfo]:
+    """``actions._pending_jobs_now`` as it was: every job's pods and nominations, one sort."""
+    out = []
+    for groups in c.jobs.values():
+        for g in groups:
+            pending = c._pending_pods(g)
+            if pending and not any(c.nominated_round.get(p.key) == c.round for p in pending):
+                out.append(g)
+    return sorted(out, key=lambda g: (c._queue_key(g.queue), -g.priority, g.creation, g.key))
+
+
+def _check_pending_jobs(snap: Any) -> None:
+    from gpuplane.scheduler import actions
+
+    now, calls = actions._pending_jobs_now, [0]
+
+    def checked(c: _Cluster) -> list[GroupInfo]:
+        got = now(c)
+        assert [g.key for g in got] == [g.key for g in _plain_pending_jobs(c)]
+        calls[0] += 1
+        return got
+
+    actions._pending_jobs_now = checked
+    try:
+        run_rounds(snap, 3, SchedulerConfig(), NOW)
+    finally:
+        actions._pending_jobs_now = now
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), overdrawn(), crowded()))
+def test_pending_jobs_in_queue_order_without_a_sort(objs: list[dict[str, Any]]) -> None:
+    _check_pending_jobs(build_snapshot(m.schedule_objects(objs)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_pending_jobs_in_queue_order_without_a_sort_general(case: Any) -> None:
+    _check_pending_jobs(_prepare(case))
+
+
+def _check_every_victim(snap: Any, rounds: int) -> list[int]:
+    """Consolidation's victims (only groups held in the snapshot or placed in the run are
+    asked) are those of asking every group, at every call of the run."""
+    from gpuplane.scheduler import actions
+
+    every, calls = actions._every_victim, [0]
+
+    def checked(c: _Cluster) -> list[Any]:
+        got = every(c)
+        plain = []
+        for g in c.snap.groups.values():
+            pods, ch = actions._victim_gpus(c, g)
+            if pods is not None and ch["gpu"] > 0:
+                plain.append((g, pods))
+        actions._sort_victims(plain)
+        assert [(g.key, [p.key for p in pods]) for g, pods in got] == \
+            [(g.key, [p.key for p in pods]) for g, pods in plain]
+        calls[0] += 1
+        return got
+
+    actions._every_victim = checked
+    try:
+        run_rounds(snap, rounds, SchedulerConfig(), NOW)
+    finally:
+        actions._every_victim = every
+    return calls
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), crowded()))
+def test_every_victim_asks_only_holders(objs: list[dict[str, Any]]) -> None:
+    _check_every_victim(build_snapshot(m.schedule_objects(objs)), 3)
+
+
+def test_every_victim_includes_a_job_placed_in_an_earlier_round() -> None:
+    """A pod placed in round 1 holds nothing in the snapshot; in round 2 it is a victim."""
+    from gpuplane.scheduler import actions
+
+    objs = [m.queue("q", gpu_quota=4), m.node("n0", gpus=2), m.pod("a", queue="q", gpus=1, node_name="n0"),
+            m.pod("new", queue="q", gpus=1)]
+    c = run_rounds(build_snapshot(m.schedule_objects(objs)), 1, SchedulerConfig(), NOW).cluster
+    assert ("default", "new") in c.placements
+    c.round = 2  # (what begin_round sets for the next round)
+    assert sorted(g.key[1] for g, _ in actions._every_victim(c)) == ["a", "new"]

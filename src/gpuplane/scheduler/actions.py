@@ -758,6 +758,24 @@ def _drop_unneeded(c: "_Cluster", job: GroupInfo, chosen: list[tuple[GroupInfo, 
     return chosen, fit
 
 
+def _every_victim(c: "_Cluster") -> list[tuple[GroupInfo, list[PodInfo]]]:
+    """Every job's victim unit holding GPUs (its pods that may be evicted), in victim order."""
+    everyone = []
+    # (a group with no pod held in the snapshot or placed in the run has no active pod: it is
+    # no victim. The others in snapshot order, as the sort expects)
+    held = c._static_pods()[3]
+    placed = {c._group_key(k) for k in c.placements} if c.placements else ()
+    for gk, g in c.snap.groups.items():
+        if gk not in held and gk not in placed:
+            continue
+        pods, ch = _victim_gpus(c, g)
+        if pods is None or not ch["gpu"] > 0:  # (no pod holds a GPU: charges are >= 0)
+            continue
+        everyone.append((g, pods))
+    _sort_victims(everyone)
+    return everyone
+
+
 def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[GroupInfo, list[PodInfo]]],
             fit: dict[Key, Placement]) -> None:
     names = ", ".join(dict.fromkeys(f"{g.kind} {g.ref}" for g, _ in victims))
@@ -859,17 +877,22 @@ def _pending_jobs(c: "_Cluster") -> list[GroupInfo]:
 
 
 def _pending_jobs_now(c: "_Cluster") -> list[GroupInfo]:
-    """:func:`_pending_jobs` without the memo."""
+    """:func:`_pending_jobs` without the memo: the jobs sorted by (queue key, -priority,
+    creation, key). ``c.jobs`` lists each queue's jobs sorted by the rest (collect_jobs) and a
+    queue key is unique per queue (it ends with the name): so the queues in key order, each
+    one's jobs in their order, are that order, without sorting the jobs."""
     out = []
-    for q, groups in c.jobs.items():
-        for g in groups:
+    touched, nominated_round, rnd = c._touched, c.nominated_round, c.round
+    for q in sorted(c.jobs, key=c._queue_key):
+        for g in c.jobs[q]:
             pending = c.pending_pods(g)
             if not pending:
                 continue
-            if any(c.nominated_round.get(p.key) == c.round for p in pending):
+            # (an untouched job has no pod nominated in the run)
+            if id(g) in touched and any(nominated_round.get(p.key) == rnd for p in pending):
                 continue
             out.append(g)
-    return sorted(out, key=lambda g: (c._queue_key(g.queue), -g.priority, g.creation, g.key))
+    return out
 
 
 def _victim_order(g: GroupInfo) -> tuple:
@@ -1470,13 +1493,7 @@ def consolidation(c: "_Cluster") -> None:
         cands = None if own else shared
         if cands is None:
             if everyone is None:
-                everyone = []
-                for g in c.snap.groups.values():
-                    pods, ch = _victim_gpus(c, g)
-                    if pods is None or not ch["gpu"] > 0:  # (no pod holds a GPU: charges are >= 0)
-                        continue
-                    everyone.append((g, pods))
-                _sort_victims(everyone)
+                everyone = _every_victim(c)
             cands = [v for v in everyone if v[0].key != job.key]
             if not own:
                 shared = cands

@@ -1209,9 +1209,11 @@ class _Cluster:
         For a group not touched in this run (see __init__) and without SubGroups (whose order
         reads more), the answer is the one at the start of the run: kept for the run."""
         if id(group) not in self._touched:
-            pending = self._still_facts(group).pending
-            if pending is not None:
-                return pending[:]
+            entry = self._still.get(id(group))  # (checked in this run: the common case, inline)
+            if entry is None or entry.run is not self._run_token or entry.group is not group:
+                entry = self._still_facts(group)
+            if entry.pending is not None:
+                return entry.pending[:]
         gen = self._pp_gen
         if gen != self._pp_at:  # the entries are of an older generation
             self._pp_memo = {}
@@ -1297,7 +1299,10 @@ class _Cluster:
 
     def active_count(self, group: GroupInfo) -> int:
         if id(group) not in self._touched:
-            return self._still_facts(group).active
+            entry = self._still.get(id(group))  # (as in pending_pods)
+            if entry is None or entry.run is not self._run_token or entry.group is not group:
+                entry = self._still_facts(group)
+            return entry.active
         return self._active_now(group)
 
     def _active_now(self, group: GroupInfo) -> int:
@@ -1762,24 +1767,27 @@ class _Cluster:
 
     # --- the allocate action ---------------------------------------------------------------
 
-    def _static_pods(self) -> tuple[list[PodInfo], set[Any], set[Any]]:
+    def _static_pods(self) -> tuple[list[PodInfo], set[Any], set[Any], set[Any]]:
         """Once per run (pods do not change in a run): this scheduler's Pending pods in snapshot
-        order, the ``snap.groups`` keys of their groups, and the keys of groups with a pod that
-        holds nothing in the snapshot (not Running/Releasing on a node)."""
+        order, the ``snap.groups`` keys of their groups, the keys of groups with a pod that
+        holds nothing in the snapshot (not Running/Releasing on a node), and the keys of groups
+        with a pod that does (the only ones with an active pod, besides those placed in the run)."""
         memo = self.__dict__.get("_static_memo_pods")
         if memo is None:
             pending: list[PodInfo] = []
             pending_groups: set[Any] = set()
             unheld: set[Any] = set()
+            held: set[Any] = set()
             for key, p in self.snap.pods.items():
-                if p.state in (RUNNING, RELEASING) and p.node_name:
-                    continue
                 gk = p.group if p.group != ("", "") else ("pod", *key)
+                if p.state in (RUNNING, RELEASING) and p.node_name:
+                    held.add(gk)
+                    continue
                 unheld.add(gk)
                 if p.state == PENDING and p.ours:
                     pending.append(p)
                     pending_groups.add(gk)
-            memo = self._static_memo_pods = (pending, pending_groups, unheld)
+            memo = self._static_memo_pods = (pending, pending_groups, unheld, held)
         return memo
 
     def _group_key(self, key: Key) -> Any:
@@ -1793,7 +1801,7 @@ class _Cluster:
         # only groups with a pod that can be waiting: Pending in the snapshot (and ours), or
         # recreated after an eviction in this run; the others have nothing to collect (pending_pods
         # is empty, and _unplaceable explains only waiting pods)
-        _, maybe, _ = self._static_pods()
+        maybe = self._static_pods()[1]
         if self.released:
             maybe = maybe | {self._group_key(k) for k in self.released}
         known: dict[int, list[PodInfo]] = {}
