@@ -507,11 +507,14 @@ def _try_released(c: "_Cluster", job: GroupInfo, pending: list[PodInfo], need: i
 MAX_SIMULATIONS = 64  # simulated scenarios per pending job and action (KAI bounds its search by time)
 
 
+_NO_HOLD: tuple[tuple[int, ...], Fraction] = ((), Fraction(0))  # (held_gpu's default, built once)
+
+
 def _gpu_freed(c: "_Cluster", pod: PodInfo) -> Fraction:
     p = c.placements.get(pod.key)
     if p is not None:
         return len(p.gpu_indices) * p.gpu_share
-    indices, share = c.held_gpu.get(pod.key, ([], Fraction(0)))
+    indices, share = c.held_gpu.get(pod.key, _NO_HOLD)
     return len(indices) * share
 
 
@@ -1110,10 +1113,14 @@ def _reclaim_acceptable(c: "_Cluster", job: GroupInfo, request: dict[str, Fracti
         prev = removed.get(vl) or zero
         ra = eff.get(rl) or eff.setdefault(rl, c.eff_alloc(rl))
         va = eff.get(vl) or eff.setdefault(vl, c.eff_alloc(vl))
-        rem = {r: float(va[r] - prev[r] - ch[r]) for r in rs}  # (only the reclaimed resources are read)
         vfair = c.fair.get(vl, {})
         rfair = c.fair.get(rl, {})
-        maintain = all(rem[r] >= vfair.get(r, 0.0) - EPS for r in rs)
+        rem: dict[str, float] = {}  # (only the reclaimed resources are read)
+        maintain = True
+        for r in rs:  # (one pass without comprehensions: this runs for every candidate)
+            x = rem[r] = float(va[r] - prev[r] - ch[r])
+            if maintain and not x >= vfair.get(r, 0.0) - EPS:
+                maintain = False
         guarantee = False
         if not maintain:
             rq = [_quota(c, rl, r) for r in rs]
