@@ -495,6 +495,7 @@ class _Cluster:
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
+        self._qgen = 0  # bumped whenever a queue key may change (allocations, fair shares)
         self._qstates: dict[str, Optional[tuple]] = {}  # _queue_state memo: dropped when any allocation changes
         self._topo_memo: dict[int, tuple[GroupInfo, Any]] = {}  # _group_topology, untouched groups
         self.reasons: dict[Key, PendingReason] = {}
@@ -634,6 +635,7 @@ class _Cluster:
         if queue not in self.snap.tree:
             return
         qkeys = self._qkeys
+        self._qgen += 1
         if self._qstates:
             self._qstates = {}  # (every queue below a changed one reads it: all go)
         items = [(r, _num(charge[r])) for r in RESOURCES if charge[r]]
@@ -1706,6 +1708,7 @@ class _Cluster:
         demand = self.requested(jobs)
         self.fair = compute_fair_shares(self.snap.tree, self.capacity(), demand, k_value=self.config.k_value)
         self._qkeys = {}
+        self._qgen += 1
         self.demand = demand
 
     def _queue_key(self, q: str) -> tuple:
@@ -1893,8 +1896,15 @@ class _Cluster:
         depth = self.config.queue_depth.get("allocate")
         tried: dict[str, int] = {}
         live = self._live(jobs)  # (changes only when a queue runs out of jobs: only here)
+        # the last pick, while the queues with jobs and every queue key are what they were: the
+        # same queue again (a job that fails changes neither)
+        last: Optional[tuple[tuple[str, ...], int, str]] = None
         while live:
-            q = self._next_among(live)
+            if last is not None and last[0] is live and last[1] == self._qgen:
+                q = last[2]
+            else:
+                q = self._next_among(live)
+                last = (live, self._qgen, q)
             group = jobs[q].pop(0)
             tried[q] = tried.get(q, 0) + 1
             if depth is not None and tried[q] >= depth:
