@@ -211,14 +211,14 @@ def _mig_consolidation_case():
 
 def test_consolidation_on_a_mig_node_moves_once_onto_the_simulated_partitions():
     snap = _prepare(_mig_consolidation_case())
+    result = run_rounds(snap, 9, SchedulerConfig(), NOW)
+    assert {e["round"] for e in result.evictions} == {1}
+    _check_no_double_booking(snap, result_objects(result))
     first = run_rounds(snap, 1, SchedulerConfig(), NOW)
     pins = {k: pl.dra_devices for k, pl in first.cluster.pinned.items()}
     assert set(pins) == {*L1, ("default", "e0"), ("default", "e1-0"), ("default", "e1-1")}
     second = run_rounds(snap, 2, SchedulerConfig(), NOW)
     assert {k: second.placements[k].dra_devices for k in pins} == pins
-    result = run_rounds(snap, 9, SchedulerConfig(), NOW)
-    assert {e["round"] for e in result.evictions} == {1}
-    _check_no_double_booking(snap, result_objects(result))
 
 
 def test_preempt_then_consolidation_on_mig_nodes_settles():
