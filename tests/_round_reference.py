@@ -95,6 +95,9 @@ def _ref_cluster_carry_nominations(self) -> None:
         node = status.get("nominatedNodeName") if isinstance(status, dict) else None
         if isinstance(node, str) and node in self.nodes:
             self.nominated[key] = node
+    # (added with the pins, gpuplane nomfix: the pins carried from earlier cycles are pruned the same way)
+    for key in [k for k, pl in self.pinned.items() if self.nominated.get(k) != pl.node]:
+        del self.pinned[key]
 
 
 def _ref_cluster_subgroup_tree(self, group: GroupInfo) -> Optional[SubGroupTree]:
@@ -118,6 +121,7 @@ def _ref_cluster_finish_evictions(self) -> None:
     self.pipelined_q = {q: _zero() for q in self.snap.tree}
     for key in [k for k in self.nominated if k in self.placements]:
         del self.nominated[key]
+        self.pinned.pop(key, None)  # (added with the pins)
 
 
 def _ref_cluster_allocate(self) -> None:
@@ -126,7 +130,10 @@ def _ref_cluster_allocate(self) -> None:
     # released are theirs (otherwise the victims, recreated, could take them back: a loop)
     nominated = [g for gs in jobs.values() for g in gs
                  if self.nominated and any(p.key in self.nominated for p in self.pending_pods(g))]
-    for group in sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key)):
+    nominated = sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key))
+    if self.pinned and nominated:  # (added with the pins: the pods of each nominated job pinned first)
+        self._place_pinned(nominated)
+    for group in nominated:
         jobs[group.queue].remove(group)
         self.allocate_group(group)
     depth = self.config.queue_depth.get("allocate")

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Collection, Iterable, Optional
 
 from gpuplane import cel
 from gpuplane.api.models import (
@@ -331,14 +331,21 @@ class Allocator:
         return pools
 
     def allocate(
-        self, node: Node, claims: list[ResourceClaim], deadline: Optional[float] = None
+        self, node: Node, claims: list[ResourceClaim], deadline: Optional[float] = None,
+        only: Optional[Collection[DeviceID]] = None,
     ) -> Optional[list[dict[str, Any]]]:
         """One AllocationResult (as a v1 JSON dict) per claim, or None if impossible here.
+
+        ``only``: pick devices among these alone (the scheduler re-checks an allocation chosen
+        earlier, device for device, with every rule applied as usual; an ``All`` request still
+        asks for every matching device).
 
         Raises AllocationError for fatal problems and NodeAllocationError when invalid
         pools on this node prevented a solution.
         """
         run = _Run(self, node, claims, self.pools_for(node), deadline)
+        if only is not None:
+            run.entries = [e for e in run.entries if e.id in only]
         return run.run()
 
     # --- shared caches -----------------------------------------------------------------

@@ -40,7 +40,7 @@ from itertools import compress
 from operator import attrgetter, is_not, ne
 from typing import Any, Optional
 
-from .cycle import MB, StillFacts, _Cluster, _FreeIndex, _gpu_hold, _NodeState, _num
+from .cycle import MB, Placement, StillFacts, _Cluster, _FreeIndex, _gpu_hold, _NodeState, _num
 from .queues import RESOURCES
 from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot
 
@@ -116,7 +116,10 @@ class CycleMemo:
     checked with ``is``). :meth:`start` drops entries of pods (groups) no longer in the snapshot
     once there are more than twice as many as pods (memory stays bounded). ``jobs`` and
     ``victims``: per group results of the evicting actions (``actions._job_facts``,
-    ``actions._victim_gpus``), pruned likewise with groups."""
+    ``actions._victim_gpus``), pruned likewise with groups. ``pinned``: ``_Cluster.pinned``, the
+    placements the evicting actions simulated for the pods they nominated, by pod key (the one
+    entry not tied to an object: ``_Cluster._carry_nominations`` keeps a pin while its pod is
+    nominated on its node, and each one is checked again, an exact fit, when used)."""
 
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[PodInfo, tuple]] = {}
@@ -129,6 +132,7 @@ class CycleMemo:
         self.jobs: dict[int, tuple[Any, ...]] = {}
         self.victims: dict[int, tuple[Any, ...]] = {}  # ``actions._victim_gpus``, likewise
         self.still: dict[int, StillFacts] = {}  # ``_Cluster._still_facts``, likewise
+        self.pinned: dict[Key, Placement] = {}
 
     def start(self, snap: Snapshot) -> None:
         """Get ready for a run over ``snap``."""

@@ -795,6 +795,7 @@ def _commit(c: "_Cluster", action: str, job: GroupInfo, victims: list[tuple[Grou
         else:  # consolidation: a victim moved to another node
             c.nominate(pod, group, pl.node, charge,
                        f"moved by consolidation for {job.kind} {job.ref}: nominated to node {pl.node}")
+    c.pin(fit)  # (in the simulation's order: the job's pods, then the victims moved)
 
 
 def _settled(c: "_Cluster") -> tuple:

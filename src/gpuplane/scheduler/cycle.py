@@ -259,6 +259,7 @@ def _fractions(table: dict[str, dict[str, Fraction | int]]) -> dict[str, dict[st
 _UNSET = object()
 _CAPACITY_MEMO: Optional[tuple[tuple[NodeInfo, ...], dict[str, Fraction]]] = None  # _Cluster.capacity
 _F0 = Fraction(0)  # a shared zero for the hot paths (Fractions are immutable)
+_F1 = Fraction(1)
 
 
 def _gt(a: Fraction | int, b: Fraction | int) -> bool:
@@ -411,6 +412,17 @@ class StillFacts:
     facts: Optional[tuple[Optional[float], Any]] = None  # actions._job_facts
 
 
+def _only_gpus(used: list[Fraction], keep: list[int]) -> list[Fraction]:
+    """A node's GPU use with every GPU but ``keep`` shown full: :func:`choose_gpus` can only
+    pick among ``keep``."""
+    return [u if i in keep else _F1 for i, u in enumerate(used)]
+
+
+def _devices_of(p: Placement) -> set[tuple[str, str, str]]:
+    """The DRA devices (driver, pool, device) of a placement's new claim allocations."""
+    return {(r["driver"], r["pool"], r["device"]) for _, a in p.claims for r in a.get("devices", {}).get("results", [])}
+
+
 class _Cluster:
     """The mutable state of a run: free resources, GPU use, DRA allocations, queue usage."""
 
@@ -521,6 +533,9 @@ class _Cluster:
         self._run_token = object()  # (a StillFacts entry checked against this run's snapshot has it)
         self.nominated: dict[Key, str] = {}
         self.nominated_round: dict[Key, int] = {}
+        # nominated pods' placements as the evicting action that nominated them simulated them,
+        # in its order (see pin); with an account, carried to the next cycles (CycleMemo.pinned)
+        self.pinned: dict[Key, Placement] = memo.pinned if memo is not None else {}
         self.group_evicted_at: dict[Any, float] = {}
         zero = _zero()  # (Fractions are immutable: one set of zeros for every row, as in finish_evictions)
         self.releasing_q: dict[str, dict[str, Fraction]] = {q: dict(zero) for q in snap.tree}
@@ -758,8 +773,10 @@ class _Cluster:
 
     def _fit_node(self, pod: PodInfo, info: NodeInfo, to_allocate: list[ResourceClaim],
                   allocated_selectors: list[tuple[Key, Any]],
-                  dra_shape: Optional[tuple] = None, static_key: Optional[bytes] = None
-                  ) -> tuple[Optional[str], Optional[Placement]]:
+                  dra_shape: Optional[tuple] = None, static_key: Optional[bytes] = None,
+                  pin: Optional[Placement] = None) -> tuple[Optional[str], Optional[Placement]]:
+        """Whether the pod fits on the node, and with which GPUs and devices. ``pin``: choose
+        among the GPUs and DRA devices of that placement alone (see :meth:`_fit_pinned`)."""
         if static_key is None:
             why = static_filter(info, pod)
         else:  # static filters depend only on the node and the pod's tolerations, selector, affinity
@@ -787,8 +804,9 @@ class _Cluster:
                 return "no nvidia.com/gpu on the node", None
             if pod.gpu.whole and _gt(pod.gpu.whole, ns.gpu_free):
                 return f"fewer than {pod.gpu.whole} free GPUs", None
-            chosen, share, why = choose_gpus(ns.gpu_used, pod.gpu, info.gpu_memory_mib, self.strategies["gpu"])
-            if chosen is not None and self.frag is not None and pod.gpu.is_shared:
+            used = ns.gpu_used if pin is None else _only_gpus(ns.gpu_used, pin.gpu_indices)
+            chosen, share, why = choose_gpus(used, pod.gpu, info.gpu_memory_mib, self.strategies["gpu"])
+            if chosen is not None and self.frag is not None and pod.gpu.is_shared and pin is None:
                 chosen = self.frag.choose_gpus(info, pod, ns.gpu_used, ns.cpu) or chosen
             if chosen is None:
                 return why, None
@@ -810,7 +828,8 @@ class _Cluster:
                 results = hit[2]  # the allocator's answer for the same claims and the same in-use state
             else:
                 try:
-                    results = self.allocator.allocate(info.node, to_allocate)
+                    results = self.allocator.allocate(info.node, to_allocate,
+                                                      only=_devices_of(pin) if pin is not None else None)
                 except NodeAllocationError as err:
                     return f"ResourceClaims: {err}", None
                 if memo_key is not None:
@@ -855,6 +874,12 @@ class _Cluster:
         skey = self._skeys.get(pod.key)
         if skey is None:
             skey = self._skeys[pod.key] = self._static_key(pod)
+        pin = self.pinned.get(pod.key) if self.pinned else None
+        if pin is not None and (only is None or pin.node in only):
+            found = self._fit_pinned(pod, pin, to_allocate, allocated_selectors, skey)
+            bound = self._bind(found, pod, group) if found is not None else None
+            if isinstance(bound, Placement):
+                return bound
         found = None
         if only is not None:
             return self._place_among(pod, group, only, rank or {}, to_allocate, allocated_selectors, dra_shape,
@@ -901,6 +926,26 @@ class _Cluster:
                 self._fail_cache[fkey] = (self.version, msg, dict(counts))
             return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
         return self._bind(best, pod, group)
+
+    def _fit_pinned(self, pod: PodInfo, pin: Placement, to_allocate: list[ResourceClaim],
+                    allocated_selectors: list[tuple[Key, Any]], skey: bytes) -> Optional[Placement]:
+        """The pod's pinned placement (see :meth:`pin`) if it still fits exactly: the same node,
+        GPUs, share and DRA devices, checked by :meth:`_fit_node` like any other placement.
+        ``None`` if not (the caller takes the usual path): another pod took a GPU or device,
+        the claims to allocate are no longer the pinned ones, or the allocator refused."""
+        if {(c.metadata.namespace or "default", c.metadata.name) for c in to_allocate} != {ck for ck, _ in pin.claims}:
+            return None
+        info = self.node_info.get(pin.node)
+        if info is None:
+            return None
+        try:  # (no DRA memo: its answers are for the whole node)
+            _, placement = self._fit_node(pod, info, to_allocate, allocated_selectors, None, skey, pin)
+        except AllocationError:
+            return None
+        if (placement is None or placement.gpu_indices != pin.gpu_indices or placement.gpu_share != pin.gpu_share
+                or _devices_of(placement) != _devices_of(pin)):
+            return None
+        return placement
 
     def _place_among(self, pod: PodInfo, group: GroupInfo, only: frozenset[str], rank: dict[str, int],
                      to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
@@ -1435,8 +1480,10 @@ class _Cluster:
         ``_freed``, which only invalidate caches, are bumped as it would). Reasons carry no
         pod names; the gang's own pod keys are put back by index.
 
-        Everything but the version is kept for the run for a group not touched in it (its
-        pending pods, and so ``need``, are the snapshot's: see _still_facts)."""
+        Everything but the version is kept for a group not touched in the run (its pending
+        pods, and so ``need``, are the snapshot's: see _still_facts); ``pending`` is then its
+        pending pods (the only other caller, _place_pinned, passes pods of nominated groups,
+        which are touched)."""
         if id(group) not in self._touched:
             entry = self._still_facts(group)
             hit = entry.gang_tail
@@ -1882,6 +1929,10 @@ class _Cluster:
             if isinstance(node, str) and node in self.nodes:
                 self.nominated[key] = node
                 self._touched.add(id(self._group_of(pod)))
+        # pins carried from an earlier cycle (see pin) count while their pod is nominated there
+        stale = [k for k, pl in self.pinned.items() if self.nominated.get(k) != pl.node]
+        for key in stale:
+            del self.pinned[key]
 
     def allocate(self) -> None:
         jobs = {q: list(gs) for q, gs in self.jobs.items()}
@@ -1890,7 +1941,10 @@ class _Cluster:
         nom = self.nominated
         nominated = [g for gs in jobs.values() for g in gs  # (pending pods listed only where a pod is nominated)
                      if any(k in nom for k in g.pods) and any(p.key in nom for p in self.pending_pods(g))] if nom else []
-        for group in sorted(nominated, key=lambda g: (self._queue_key(g.queue), -g.priority, g.creation, g.key)):
+        nominated.sort(key=self._nominated_order)
+        if self.pinned and nominated:
+            self._place_pinned(nominated)
+        for group in nominated:
             jobs[group.queue].remove(group)
             self.allocate_group(group)
         depth = self.config.queue_depth.get("allocate")
@@ -1915,6 +1969,34 @@ class _Cluster:
             if not jobs[q]:
                 live = self._live(jobs)
             self.allocate_group(group)
+
+    def _nominated_order(self, group: GroupInfo) -> tuple:
+        """The order of allocate's pass over nominated jobs: the queue farthest below its fair
+        share first (:meth:`_queue_key`), then higher priority, older, by name."""
+        return self._queue_key(group.queue), -group.priority, group.creation, group.key
+
+    def _place_pinned(self, groups: list[GroupInfo]) -> None:
+        """Place the nominated groups' pinned pods (see :meth:`pin`) before any other pod, in the
+        usual order (:meth:`_nominated_order`; a group's pods in the order they were pinned),
+        each group's all or none (:meth:`_place_gang`; :meth:`place` tries the pin first).
+
+        One simulation's pins hold GPUs, devices and counters that do not overlap, so while each
+        still fits, all of them do, whatever the order. But the usual pass places all of a
+        group's pods in turn: a pod the simulation did not place (a pinned job's pods beyond
+        minMember) would go before a later group's pins and could take what one of them holds
+        (on a dynamic-MIG GPU, the very partition: the allocator picks the same first fit);
+        that job would miss its room and evict again. Groups whose placement has more rules
+        (SubGroups, a topology constraint) and a group's unpinned pods are left to the usual
+        pass that follows (where :meth:`place` still tries each pin first)."""
+        rank = {k: i for i, k in enumerate(self.pinned)}
+        for group in groups:
+            pending = self.pending_pods(group)
+            if group.raw is not None and (self.subgroup_tree(group) is not None
+                                          or self._topology_for(group, pending) is not None):
+                continue
+            pods = sorted((p for p in pending if p.key in rank), key=lambda p: rank[p.key])
+            if pods:
+                self._place_gang(group, pods, len(pods))
 
     # --- eviction state (used by the actions in :mod:`gpuplane.scheduler.actions`) ----------
 
@@ -2099,6 +2181,17 @@ class _Cluster:
         self._add_chain(self.pipelined_q, group.queue, charge, +1)
         self.reasons[pod.key] = PendingReason("Pipelined", message, queue=group.queue)
 
+    def pin(self, fit: dict[Key, Placement]) -> None:
+        """Remember the placements an evicting action simulated for the pods it nominates (the
+        job's, and the victims consolidation moves: node, GPUs, share, DRA devices), in the
+        order it placed them (KAI's pipelined tasks): allocate tries each one exactly before
+        anything else (:meth:`_place_pinned`), so what it does is what the action saw fit. A pod
+        pinned again goes to the end. Dropped once the pod is placed, or (next cycles) when it
+        is no longer nominated on that node."""
+        for key, pl in fit.items():
+            self.pinned.pop(key, None)
+            self.pinned[key] = pl
+
     def finish_evictions(self) -> None:
         """Between rounds: pods evicted in the round are deleted and come back as Pending pods."""
         for key in sorted(self.evicted):
@@ -2111,6 +2204,7 @@ class _Cluster:
         self.pipelined_q = {q: dict(zero) for q in self.snap.tree}
         for key in [k for k in self.nominated if k in self.placements]:
             del self.nominated[key]
+            self.pinned.pop(key, None)
 
     def eff_alloc(self, q: str) -> dict[str, Fraction]:
         """Queue allocation as the actions see it: minus pods being evicted, plus nominated pods."""
