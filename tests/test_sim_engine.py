@@ -241,3 +241,24 @@ def test_the_engine_without_store_copies_runs_the_same_simulation(jobs):
     assert log.jobs == want.jobs and log.samples == want.samples and log.occupancy == want.occupancy
     assert [dataclasses.replace(c, wall_s=0) for c in log.cycles] == [dataclasses.replace(c, wall_s=0) for c in want.cycles]
     assert list(trusting.store.watch(0)) == list(copying.store.watch(0))
+
+
+@settings(max_examples=10, deadline=None)
+@given(job_lists)
+def test_progress_reports_are_stepped_and_end_at_the_end(jobs):
+    """Progress is reported at most once per 1/PROGRESS_STEPS of the horizon (plus the end),
+    in time order, and the last report is the simulation's end; the run decides as without it."""
+    from gpuplane.sim import engine as en
+
+    seen: list[tuple[float, float]] = []
+    eng = _engine(jobs, progress=lambda t, total: seen.append((t, total)))
+    log = eng.run()
+    plain = _engine(jobs).run()
+    assert [(r.name, r.start_s, r.end_s) for r in log.jobs.values()] == \
+        [(r.name, r.start_s, r.end_s) for r in plain.jobs.values()]
+    assert seen and seen[-1][0] == eng.now
+    times = [t for t, _ in seen]
+    assert times == sorted(times)
+    step = eng.horizon / en.PROGRESS_STEPS
+    assert all(b - a >= step for a, b in zip(times, times[1:-1]))
+    assert len(seen) <= en.PROGRESS_STEPS + 2

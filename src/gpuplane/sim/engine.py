@@ -58,6 +58,7 @@ DEFAULT_PERIOD_S = 10.0
 FINISH, SUBMIT, CYCLE = 0, 1, 2
 MIG_SLICES = 7  # compute slices of an A100/H100/H200
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections during a run (default 700)
+PROGRESS_STEPS = 1000  # progress reports per run (one per 1/1000 of the horizon, see Engine._run)
 _MIG_RE = re.compile(r"^(\d+)g\.")
 
 Progress = Callable[[float, float], None]
@@ -179,6 +180,10 @@ class Engine:
 
     def _run(self) -> SimLog:
         wall0 = time.perf_counter()
+        # progress is reported in steps of 1/1000 of the horizon (and at the end), not after every
+        # event: a progress bar's update costs about as much as a small event
+        step = self.horizon / PROGRESS_STEPS if self.horizon > 0 else 0.0
+        reported = -math.inf
         while True:
             t_evt = self.heap[0][0] if self.heap else math.inf
             t_cyc = self.cycle_at if self.dirty else math.inf
@@ -199,8 +204,11 @@ class Engine:
                     self._quiet_sample()
                 else:
                     self._cycle()
-            if self.progress is not None:
+            if self.progress is not None and self.now - reported >= step:
                 self.progress(self.now, self.horizon)
+                reported = self.now
+        if self.progress is not None and reported != self.now:
+            self.progress(self.now, self.horizon)
         self.log.sim_seconds = self.now if self.until is None else min(self.until, max(self.now, 0.0))
         self.log.wall_seconds = time.perf_counter() - wall0
         return self.log
