@@ -1817,17 +1817,19 @@ class _Cluster:
 
     # --- the allocate action ---------------------------------------------------------------
 
-    def _static_pods(self) -> tuple[list[PodInfo], set[Any], set[Any], set[Any]]:
+    def _static_pods(self) -> tuple[list[PodInfo], set[Any], set[Any], set[Any], list[PodInfo]]:
         """Once per run (pods do not change in a run): this scheduler's Pending pods in snapshot
         order, the ``snap.groups`` keys of their groups, the keys of groups with a pod that
-        holds nothing in the snapshot (not Running/Releasing on a node), and the keys of groups
-        with a pod that does (the only ones with an active pod, besides those placed in the run)."""
+        holds nothing in the snapshot (not Running/Releasing on a node), the keys of groups
+        with a pod that does (the only ones with an active pod, besides those placed in the
+        run), and the Pending pods with a ``status.nominatedNodeName`` (in snapshot order)."""
         memo = self.__dict__.get("_static_memo_pods")
         if memo is None:
             pending: list[PodInfo] = []
             pending_groups: set[Any] = set()
             unheld: set[Any] = set()
             held: set[Any] = set()
+            nominated: list[PodInfo] = []
             for key, p in self.snap.pods.items():
                 gk = p.group if p.group != ("", "") else ("pod", *key)
                 if p.state in (RUNNING, RELEASING) and p.node_name:
@@ -1837,7 +1839,9 @@ class _Cluster:
                 if p.state == PENDING and p.ours:
                     pending.append(p)
                     pending_groups.add(gk)
-            memo = self._static_memo_pods = (pending, pending_groups, unheld, held)
+                    if p.pod.status.nominated_node_name:  # (the typed object: no dict lookups)
+                        nominated.append(p)
+            memo = self._static_memo_pods = (pending, pending_groups, unheld, held, nominated)
         return memo
 
     def _group_key(self, key: Key) -> Any:
@@ -1920,7 +1924,7 @@ class _Cluster:
         places them first, on that node if it fits. Without it the resources their victims
         released go to whoever comes first in the next cycle (often the victims themselves,
         recreated), and the action evicts again: a loop (docs/fairness.md)."""
-        for pod in self._static_pods()[0]:  # this scheduler's Pending pods, in snapshot order
+        for pod in self._static_pods()[4]:  # this scheduler's Pending pods with one, in snapshot order
             key = pod.key
             if key in self.nominated:
                 continue
