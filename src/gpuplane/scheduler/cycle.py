@@ -233,6 +233,9 @@ def _exact_sum(values: Iterator[Fraction | int] | list[Fraction | int]) -> Fract
     for v in values:
         d = v.denominator
         by_den[d] = by_den.get(d, 0) + v.numerator
+    if len(by_den) == 1:  # (the common case: one denominator, one Fraction and no addition)
+        for d, n in by_den.items():
+            return Fraction(n, d)
     total = Fraction(0)
     for d, n in by_den.items():
         total += Fraction(n, d)
