@@ -266,3 +266,24 @@ def test_every_victim_includes_a_job_placed_in_an_earlier_round() -> None:
     assert ("default", "new") in c.placements
     c.round = 2  # (what begin_round sets for the next round)
     assert sorted(g.key[1] for g, _ in actions._every_victim(c)) == ["a", "new"]
+
+
+def test_node_answers_follow_a_node_that_changed_between_cycles() -> None:
+    """Cycle 1: a 1-GPU pod does not fit the only node (a job holds both GPUs); why is kept for
+    its shape and the node. Cycle 2: the job has left (the node's state is another): the pod is
+    placed, as a run without the account places it. (Spread: every node is scanned, no binpack
+    shortcut; allocate alone: the evicting actions' simulations would rescan the node.)"""
+    cfg = dataclasses.replace(SchedulerConfig(), gpu_strategy="spread", disabled_actions=frozenset(
+        {"consolidation", "reclaim", "preempt", "stalegangeviction"}))
+    base = [m.queue("q", gpu_quota=2), m.node("n0", gpus=2)]
+    waiting = m.pod("p", queue="q", gpus=1)
+    holder = m.pod("big", queue="q", gpus=2, node_name="n0", held="gpu-0,gpu-1")
+    acct, reuse = RunningAccount(), Reuse()
+    for _ in range(2):  # (the account is warm from the second snapshot on: its templates are kept)
+        first = run_rounds(reuse.snapshot(base + [holder, waiting]), 1, cfg, NOW, account=acct)
+    assert ("default", "p") in first.reasons and not first.placements
+    assert acct.memo.why  # the node's answer for the pod's shape was kept
+    snap = reuse.snapshot(base + [waiting])
+    got = run_rounds(snap, 1, cfg, NOW, account=acct)
+    plain = run_rounds(snap, 1, cfg, NOW)
+    assert set(got.placements) == set(plain.placements) == {("default", "p")}

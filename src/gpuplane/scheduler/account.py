@@ -132,6 +132,9 @@ class CycleMemo:
         self.jobs: dict[int, tuple[Any, ...]] = {}
         self.victims: dict[int, tuple[Any, ...]] = {}  # ``actions._victim_gpus``, likewise
         self.still: dict[int, StillFacts] = {}  # ``_Cluster._still_facts``, likewise
+        # ``_Cluster._scan``'s (pod shape, node) -> (node state origin, epoch, why not): the
+        # origin is the account's node template, a new object whenever the node changed
+        self.why: dict[Any, tuple[object, int, str]] = {}
         self.pinned: dict[Key, Placement] = {}
 
     def start(self, snap: Snapshot) -> None:
@@ -147,6 +150,8 @@ class CycleMemo:
             self.jobs = {i: e for i, e in self.jobs.items() if groups.get(i) is e[0]}
             self.victims = {i: e for i, e in self.victims.items() if groups.get(i) is e[0]}
             self.still = {i: e for i, e in self.still.items() if groups.get(i) is e.group}
+        if len(self.why) > 64 * limit:
+            self.why = {}
         if len(self.shapes) > limit or len(self.demand) > limit or len(self.charges) > limit:
             live = {id(p): p for p in snap.pods.values()}
             self.shapes = {i: e for i, e in self.shapes.items() if live.get(i) is e[0]}
@@ -326,8 +331,11 @@ class RunningAccount:
             self._dirty = set()
         out = []
         for name in self._order:
-            cpu, memory, pods, other, gpu_used, gpu_free = tmpl[name]
-            out.append(_NodeState(cpu, memory, pods, dict(other), list(gpu_used), gpu_free, name, None))
+            t = tmpl[name]
+            cpu, memory, pods, other, gpu_used, gpu_free = t
+            ns = _NodeState(cpu, memory, pods, dict(other), list(gpu_used), gpu_free, name, None)
+            ns.origin = t  # (a node that changed gets a new template: see _Cluster._scan)
+            out.append(ns)
         return out
 
     def free_index(self, states: list[_NodeState]) -> Optional[_FreeIndex]:

@@ -347,7 +347,7 @@ class _NodeState:
     cluster is set up (apply, undo, release, rehold), so a node's answer for a pod shape can be
     reused while its epoch is the same (see ``_Cluster._scan``)."""
 
-    __slots__ = ("cpu", "memory", "pods", "other", "gpu_used", "_gpu_free", "name", "index", "epoch")
+    __slots__ = ("cpu", "memory", "pods", "other", "gpu_used", "_gpu_free", "name", "index", "epoch", "origin")
 
     def __init__(self, cpu: Fraction, memory: Fraction, pods: int, other: dict[str, Fraction],
                  gpu_used: list[Fraction], gpu_free: Fraction = Fraction(0), name: str = "",
@@ -361,6 +361,9 @@ class _NodeState:
         self.name = name
         self.index = index
         self.epoch = 0
+        # what the state was made from, as long as ``epoch`` is 0: an account's template (the
+        # same object while the node did not change between cycles), else the run's token
+        self.origin: object = None
         if index is not None:
             index.add(gpu_free, name)
 
@@ -498,6 +501,7 @@ class _Cluster:
             memo.start(snap)
             self._charges = memo.charges
         self._shapes: dict[int, tuple[PodInfo, tuple]] = memo.shapes if memo is not None else {}
+        self._why_nodes = memo.why if memo is not None else {}
         self._demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = (
             memo.demand if memo is not None else {})  # requested: id(pod) -> (pod, its _pod_demand)
         self._jobs_memo: dict[int, tuple[Any, ...]] = memo.jobs if memo is not None else {}  # actions._job_facts
@@ -550,6 +554,9 @@ class _Cluster:
         else:  # no account, or it is not exact here
             self._account_running()
         index = account.free_index(states) if synced else None  # type: ignore[union-attr]
+        if index is None:  # (states made here, or changed by fill after the templates: this run's own)
+            for ns in states:
+                ns.origin = self._run_token
         if index is not None:  # the account's copy (its node names are unique)
             self.free_index = index
             for ns in states:
@@ -965,7 +972,9 @@ class _Cluster:
             return PendingReason(NO_NODE_FITS, msg, queue=group.queue, nodes_total=total, node_reasons=counts)
         return self._bind(best, pod, group)
 
-    _why_nodes: dict[tuple[tuple, str], tuple[int, str]]  # _scan: (pod shape, node) -> (node epoch, why not)
+    # _scan: (pod shape, node) -> (node state origin, epoch, why not); with an account, carried
+    # between cycles (see account.CycleMemo.why)
+    _why_nodes: dict[tuple[tuple, str], tuple[object, int, str]]
 
     def _scan(self, pod: PodInfo, group: GroupInfo, nodes: list[NodeInfo], rank: Optional[dict[str, int]],
               to_allocate: list[ResourceClaim], allocated_selectors: list[tuple[Key, Any]],
@@ -979,14 +988,13 @@ class _Cluster:
         uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
         shared = pod.gpu.is_shared
         # why a node did not fit a claimless pod depends only on the pod's shape and the node's
-        # state: kept per (shape, node) while the node's epoch is the same (the actions'
-        # simulations rescan every node after changing one or two)
+        # state: kept per (shape, node) while the node's state is the same: the same origin and
+        # epoch (the actions' simulations rescan every node after changing one or two; the next
+        # cycle's scans find the nodes that did not change)
         nodes_by_name = self.nodes
         memo = None
         if not pod.claims and self.unique_names:
-            memo = self.__dict__.get("_why_nodes")
-            if memo is None:
-                memo = self._why_nodes = {}
+            memo = self._why_nodes
         shape = self._pod_shape(pod) if memo is not None else None
         nominated = self.nominated.get(pod.key)
         for info in nodes:
@@ -994,8 +1002,8 @@ class _Cluster:
                 ns = nodes_by_name[info.name]
                 mkey = (shape, info.name)
                 hit = memo.get(mkey)
-                if hit is not None and hit[0] == ns.epoch:
-                    why = hit[1]
+                if hit is not None and hit[1] == ns.epoch and hit[0] is ns.origin:
+                    why = hit[2]
                     counts[why] = counts.get(why, 0) + 1
                     continue
             try:
@@ -1006,7 +1014,7 @@ class _Cluster:
                 why = why or "does not fit"
                 counts[why] = counts.get(why, 0) + 1
                 if memo is not None:
-                    memo[mkey] = (ns.epoch, why)
+                    memo[mkey] = (ns.origin, ns.epoch, why)
                 continue
             ns = self.nodes[info.name]
             gpu_free = (ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share if placement.gpu_indices
