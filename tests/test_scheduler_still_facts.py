@@ -287,3 +287,37 @@ def test_node_answers_follow_a_node_that_changed_between_cycles() -> None:
     got = run_rounds(snap, 1, cfg, NOW, account=acct)
     plain = run_rounds(snap, 1, cfg, NOW)
     assert set(got.placements) == set(plain.placements) == {("default", "p")}
+
+
+def _check_maybe_victims(snap: Any, rounds: int) -> None:
+    """Every group the victim searches skip (no pod held in the snapshot or placed in the run)
+    is no victim, at every call of the run."""
+    from gpuplane.scheduler import actions
+
+    maybe = actions._maybe_victims
+
+    def checked(c: _Cluster, groups: Any) -> list[GroupInfo]:
+        groups = list(groups)
+        got = maybe(c, groups)
+        kept = {id(g) for g in got}
+        assert [g for g in groups if id(g) in kept] == got  # (their order)
+        assert all(actions._victim_ok(c, g) is None for g in groups if id(g) not in kept)
+        return got
+
+    actions._maybe_victims = checked
+    try:
+        run_rounds(snap, rounds, SchedulerConfig(), NOW)
+    finally:
+        actions._maybe_victims = maybe
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), overdrawn(), crowded()))
+def test_skipped_groups_are_no_victims(objs: list[dict[str, Any]]) -> None:
+    _check_maybe_victims(build_snapshot(m.schedule_objects(objs)), 3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(victims.clusters())
+def test_skipped_groups_are_no_victims_with_claims_and_mig(case: Any) -> None:
+    _check_maybe_victims(victims._prepare(case), 3)

@@ -76,7 +76,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from ..api.core import RELEASING, SUCCEEDED
 from ..api.kai import parse_duration
@@ -761,16 +761,20 @@ def _drop_unneeded(c: "_Cluster", job: GroupInfo, chosen: list[tuple[GroupInfo, 
     return chosen, fit
 
 
+def _maybe_victims(c: "_Cluster", groups: Iterable[GroupInfo]) -> list[GroupInfo]:
+    """``groups`` (in their order) less those with no pod held in the snapshot or placed in the
+    run: those have no active pod, so they are no victim (``_victim_ok`` is None)."""
+    held = c._held_groups()
+    if c.placements:
+        placed = {id(c._group_of(c.snap.pods[k])) for k in c.placements}
+        return [g for g in groups if id(g) in held or id(g) in placed]
+    return [g for g in groups if id(g) in held]
+
+
 def _every_victim(c: "_Cluster") -> list[tuple[GroupInfo, list[PodInfo]]]:
     """Every job's victim unit holding GPUs (its pods that may be evicted), in victim order."""
     everyone = []
-    # (a group with no pod held in the snapshot or placed in the run has no active pod: it is
-    # no victim. The others in snapshot order, as the sort expects)
-    held = c._static_pods()[3]
-    placed = {c._group_key(k) for k in c.placements} if c.placements else ()
-    for gk, g in c.snap.groups.items():
-        if gk not in held and gk not in placed:
-            continue
+    for g in _maybe_victims(c, c.snap.groups.values()):  # (in snapshot order, as the sort expects)
         pods, ch = _victim_gpus(c, g)
         if pods is None or not ch["gpu"] > 0:  # (no pod holds a GPU: charges are >= 0)
             continue
@@ -1303,7 +1307,7 @@ def plan_reclaim(c: "_Cluster", job: GroupInfo, explain: bool = False,
                 if ok is None:
                     ok = open_q[vl] = hopeful(vl, zero)  # victims only lower what it keeps
                 if ok:
-                    for g in gs:
+                    for g in _maybe_victims(c, gs):
                         units += offer(g, vl, charges)
                     _sort_victims(units)
                 part = memo[qkey] = (units, charges)
@@ -1378,13 +1382,13 @@ def reclaim(c: "_Cluster") -> None:
     failed: set[tuple] = set()  # shapes whose search found nothing since the last commit
     known: dict[Any, Any] = {}  # plan_reclaim's victim memo, until the next commit
     for job in _pending_jobs(c):
-        pending, need = _job_needs(c, job)
-        if not pending or not _delay_elapsed(c, job):
-            continue
         # (the shape is pure and a search commits nothing when it fails: with no failed shape
-        # yet it is only needed after a failure)
+        # yet it is only needed after a failure. Its check first: most jobs stop there)
         shape = _shape_of(c, job) if failed else None
         if shape is not None and shape in failed:
+            continue
+        pending, need = _job_needs(c, job)
+        if not pending or not _delay_elapsed(c, job):
             continue
         plan = plan_reclaim(c, job, known=known)
         if plan.victims is not None and plan.fit is not None:

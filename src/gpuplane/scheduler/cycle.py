@@ -1855,6 +1855,14 @@ class _Cluster:
             memo = self._static_memo_pods = (pending, pending_groups, unheld, held, nominated)
         return memo
 
+    def _held_groups(self) -> set[int]:
+        """Once per run: the ids of the groups with a pod held in the snapshot (see _static_pods)."""
+        held = self.__dict__.get("_held_memo")
+        if held is None:
+            groups = self.snap.groups
+            held = self._held_memo = {id(groups[gk]) for gk in self._static_pods()[3] if gk in groups}
+        return held
+
     def _group_key(self, key: Key) -> Any:
         """The ``snap.groups`` key of a pod's group."""
         g = self.snap.pods[key].group
