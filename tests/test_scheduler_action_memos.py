@@ -9,6 +9,7 @@ shared by consolidation and reclaim, whether it may be a victim and the GPUs it 
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 
 from hypothesis import HealthCheck, given, settings
@@ -207,6 +208,33 @@ def test_victims_carry_follows_a_pod_that_changed():
     c.round = 1
     assert actions._victim_ok(c, group) is None  # terminating: no victim
     assert actions._victim_gpus_carried(c, group) == (None, None)
+
+
+def test_victims_carry_follows_a_node_that_left():
+    """A running pod of another scheduler on a node is no victim (evicting it is not ours to
+    do); once its node is gone from the cluster it holds nothing there, and the carried answer
+    gives way to the fresh one."""
+    foreign = running("f0", "n1", "qb", gpus=1, held="gpu-0", group="g")
+    foreign["spec"]["schedulerName"] = "other"
+    base = [m.queue("qa", gpu_quota=4), m.queue("qb", gpu_quota=0), m.node("n0", gpus=4), m.podgroup("g", 1, "qb")]
+    store, loop = _stored(base + [m.node("n1", gpus=1), foreign], 1_780_308_000.0)
+    snap = loop.snapshot(loop.list_objects())
+    group = snap.groups[("default", "g")]
+    c = _Cluster(snap, SchedulerConfig(), NOW, loop.account)
+    c.round = 1
+    assert actions._victim_gpus_carried(c, group) == (None, None) == (actions._victim_ok(c, group), None)
+    store.delete("Node", "n1")
+    later = loop.snapshot(loop.list_objects())
+    # (a Node change rebuilds the snapshot: the group and pod objects as a builder that keeps
+    # unchanged ones would give them)
+    key = ("default", "f0")
+    later = dataclasses.replace(later, groups={**later.groups, ("default", "g"): group},
+                                pods={**later.pods, key: snap.pods[key]})
+    c = _Cluster(later, SchedulerConfig(), NOW, loop.account)
+    c.round = 1
+    fresh = actions._victim_ok(c, group)
+    assert fresh is not None  # (it holds nothing on a node that exists)
+    assert actions._victim_gpus_carried(c, group)[0] == fresh
 
 
 def test_needs_memo_follows_an_evicted_gang():

@@ -398,9 +398,16 @@ def _victim_gpus_carried(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list
     and whether its pods' nodes exist (``holds``). Kept per group (``c._victims_memo``, the
     account's between cycles) with those pods, and reused while they are the very objects of
     the snapshot, still untouched, on existing nodes."""
-    snap_pods, placements, evicted, released, nodes = c.snap.pods, c.placements, c.evicted, c.released, c.nodes
     memo = c._victims_memo
     hit = memo.get(id(group))
+    keys = group.pods
+    if hit is not None and hit[0] is group and len(keys) == 1 and id(group) not in c._touched:
+        # (one pod, untouched: the loop below in short, the common case)
+        p = hit[1][0]
+        if c.snap.pods[keys[0]] is p and (not p.node_name or p.node_name in c.nodes):
+            return (hit[2], hit[3]) if group.queue in c.snap.tree else (None, None)
+        hit = None
+    snap_pods, placements, evicted, released, nodes = c.snap.pods, c.placements, c.evicted, c.released, c.nodes
     if hit is not None and hit[0] is group:
         moved = id(group) in c._touched  # (else none of its pods is placed, evicted or released)
         for k, p in zip(group.pods, hit[1]):
