@@ -321,3 +321,59 @@ def test_skipped_groups_are_no_victims(objs: list[dict[str, Any]]) -> None:
 @given(victims.clusters())
 def test_skipped_groups_are_no_victims_with_claims_and_mig(case: Any) -> None:
     _check_maybe_victims(victims._prepare(case), 3)
+
+
+def _check_still_gpus(snap: Any) -> int:
+    """consolidation's short checks (``_still_gpus``) agree with its full ones at every call."""
+    from gpuplane.scheduler import actions
+
+    still, calls = actions._still_gpus, [0]
+
+    def checked(c: _Cluster, job: GroupInfo) -> Any:
+        got = still(c, job)
+        pending, need = c._pending_pods(job), max(1, job.min_member - c._active_now(job))
+        if job.raw is not None and c.subgroup_tree(job) is not None:
+            assert got is None
+        elif not pending or len(pending) < need:
+            assert got == 0
+        elif all(not p.claims and not p.gpu.is_shared for p in pending[:need]):
+            assert got == sum(p.gpu.whole for p in pending[:need])
+        else:
+            assert got is None
+        calls[0] += 1
+        return got
+
+    actions._still_gpus = checked
+    try:
+        run_rounds(snap, 3, SchedulerConfig(), NOW)
+    finally:
+        actions._still_gpus = still
+    return calls[0]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(fragmented(), overdrawn(), crowded()))
+def test_consolidation_short_checks(objs: list[dict[str, Any]]) -> None:
+    _check_still_gpus(build_snapshot(m.schedule_objects(objs)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(victims.clusters())
+def test_consolidation_short_checks_with_claims_and_mig(case: Any) -> None:
+    _check_still_gpus(victims._prepare(case))
+
+
+def test_consolidation_short_checks_for_short_and_elastic_gangs() -> None:
+    """A gang with fewer pods than minMember has nothing to place (0); an elastic one (minMember
+    1, three 2-GPU pods) needs one pod's 2 GPUs, not all 6."""
+    objs = [m.queue("q", gpu_quota=8), m.node("n0", gpus=8), m.pod("r", queue="q", gpus=7, node_name="n0"),
+            m.podgroup("short", 3, "q"), m.podgroup("elastic", 1, "q")]
+    objs += [m.pod(f"s{i}", queue="q", gpus=1, group="short") for i in range(2)]
+    objs += [m.pod(f"e{i}", queue="q", gpus=2, group="elastic") for i in range(3)]
+    snap = build_snapshot(m.schedule_objects(objs))
+    assert _check_still_gpus(snap) > 0
+    from gpuplane.scheduler import actions
+
+    c = run_rounds(snap, 0, SchedulerConfig(), NOW).cluster
+    assert actions._still_gpus(c, snap.groups[("default", "short")]) == 0
+    assert actions._still_gpus(c, snap.groups[("default", "elastic")]) == 2

@@ -778,6 +778,24 @@ def _maybe_victims(c: "_Cluster", groups: Iterable[GroupInfo]) -> list[GroupInfo
     return [g for g in groups if id(g) in held]
 
 
+def _still_gpus(c: "_Cluster", job: GroupInfo) -> Optional[int]:
+    """For consolidation's first checks, of a job untouched in the run (kept with its still
+    facts): 0 when it has nothing to place (no pending pod, or fewer than it needs), the whole
+    GPUs of the pods it needs when those are whole-GPU pods without claims, else None."""
+    entry = c._still_facts(job)
+    if entry.first_gpus is _UNSET:
+        pending = entry.pending
+        need = max(1, job.min_member - entry.active)
+        first = pending[:need] if pending is not None else []
+        if pending is not None and (not pending or len(pending) < need):
+            entry.first_gpus = 0
+        elif pending is not None and all(not p.claims and not p.gpu.is_shared for p in first):
+            entry.first_gpus = sum(p.gpu.whole for p in first)
+        else:
+            entry.first_gpus = None
+    return entry.first_gpus
+
+
 def _every_victim(c: "_Cluster") -> list[tuple[GroupInfo, list[PodInfo]]]:
     """Every job's victim unit holding GPUs (its pods that may be evicted), in victim order."""
     everyone = []
@@ -1479,10 +1497,14 @@ def consolidation(c: "_Cluster") -> None:
     for job in _pending_jobs(c):
         if not job.preemptible:
             continue
+        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
+        if id(job) not in c._touched:  # (the checks below in short, from its still facts)
+            gpus = _still_gpus(c, job)
+            if gpus is not None and (gpus <= 0 or idle < gpus):
+                continue
         pending, need = _job_needs(c, job)
         if not pending or len(pending) < need:
             continue
-        idle = c.free_index.total  # == sum of ns.gpu_free over c.nodes, kept up to date
         first = pending[:need]
         if all(not p.claims and not p.gpu.is_shared for p in first):
             # (the GPUs such pods are charged: their whole GPUs. The checks below are pure, so

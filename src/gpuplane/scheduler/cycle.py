@@ -416,6 +416,7 @@ class StillFacts:
     gang_tail: Optional[tuple[int, Optional[tuple]]] = None  # (need, _Cluster._gang_tail)
     shape: Any = _UNSET  # actions._shape_of_now
     facts: Optional[tuple[Optional[float], Any]] = None  # actions._job_facts
+    first_gpus: Any = _UNSET  # actions._still_gpus
 
 
 def _only_gpus(used: list[Fraction], keep: list[int]) -> list[Fraction]:
@@ -1885,9 +1886,9 @@ class _Cluster:
         carried = self._collect_memo if not (self.placements or self.released or self.evicted) else None
         pp_memo = self._pp_memo if self._pp_at == self._pp_gen else None
         leaf: dict[str, Optional[str]] = {}  # queue -> why it takes no jobs (None: it does)
-        for gk, group in self.snap.groups.items():
-            if gk not in maybe:
-                continue
+        groups = self.snap.groups
+        for gk in filter(maybe.__contains__, groups):  # (in snapshot order; the filter in C)
+            group = groups[gk]
             hit = carried.get(id(group)) if carried is not None else None
             if hit is not None and hit[0] is group and pods[group.pods[0]] is hit[1]:
                 pending = [hit[1]] if hit[2] else []
