@@ -1,26 +1,30 @@
-"""What a run keeps of the jobs it has not touched (``_Cluster._still_facts``, ``_touched``),
-against the same runs with every job counted as touched (so every value is computed afresh):
+"""What a run keeps of the jobs it has not touched (``_Cluster._still_facts``, ``_touched``)
+and the short paths built on it, against the same runs computed afresh:
 
-* the same decisions, reasons and nominations, in 1 and 3 rounds, on the clusters of the
-  evicting actions' tests (fragmented, overdrawn, crowded, general) and of the victims property
-  test (DRA claims, MIG, elastic gangs);
-* at every call of a run, an untouched job's pending pods and active count are those computed
-  afresh (so no change to its pods bypasses the touched set);
-* carried between cycles by the account, an entry is not reused once the snapshot has another
-  object for one of the group's pods (a pod bound while its group is kept).
+* the same decisions, reasons and nominations, in 1 and 3 rounds, with every job counted as
+  touched, on the clusters of the evicting actions' tests (fragmented, overdrawn, crowded,
+  general) and of the victims property test (DRA claims, MIG, elastic gangs);
+* at every call of 3-round runs on those clusters (``CHECKS``): an untouched job's pending pods
+  and active count, the pending jobs in queue order without a sort, the victims asked of the
+  groups held or placed only (consolidation's and reclaim's), and consolidation's short checks,
+  each against the plain computation;
+* carried between cycles by the account: an entry is not reused once the snapshot has another
+  object for one of the group's pods, and a node's answer for a pod shape not once the node
+  changed; the touched set after a stale-gang eviction and a carried nomination.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpuplane.scheduler import actions
 from gpuplane.scheduler import manifests as m
 from gpuplane.scheduler.account import RunningAccount
 from gpuplane.scheduler.config import SchedulerConfig
@@ -70,62 +74,148 @@ def _same(snap: Any) -> None:
         assert kept == fresh
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(fragmented(), overdrawn(), crowded()))
-def test_still_facts_decide_as_fresh(objs: list[dict[str, Any]]) -> None:
-    _same(build_snapshot(m.schedule_objects(objs)))
-
-
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(clusters())
-def test_still_facts_decide_as_fresh_general(case: Any) -> None:
-    _same(_prepare(case))
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(victims.clusters())
-def test_still_facts_decide_as_fresh_with_claims_and_mig(case: Any) -> None:
-    _same(victims._prepare(case))
-
-
-@contextmanager
-def _checked() -> Iterator[list[int]]:
-    """Every answer pending_pods and active_count give is the fresh one."""
-    pending_pods, active_count, calls = _Cluster.pending_pods, _Cluster.active_count, [0]
-
-    def checked_pending(self: _Cluster, group: GroupInfo) -> list[PodInfo]:
+def _checked_pending(pending_pods: Any, calls: list[int]) -> Any:
+    """_Cluster.pending_pods, checked: the fresh answer (an untouched job's is kept)."""
+    def checked(self: _Cluster, group: GroupInfo) -> list[PodInfo]:
         got = pending_pods(self, group)
         if group.raw is None or self.subgroup_tree(group) is None:
             assert [p.key for p in got] == [p.key for p in self._pending_pods(group)]
             calls[0] += 1
         return got
+    return checked
 
-    def checked_active(self: _Cluster, group: GroupInfo) -> int:
+
+def _checked_active(active_count: Any, calls: list[int]) -> Any:
+    def checked(self: _Cluster, group: GroupInfo) -> int:
         got = active_count(self, group)
         assert got == self._active_now(group)
         return got
+    return checked
 
-    _Cluster.pending_pods, _Cluster.active_count = checked_pending, checked_active  # type: ignore[method-assign]
-    try:
+
+def _plain_pending_jobs(c: _Cluster) -> list[GroupInfo]:
+    """``actions._pending_jobs_now`` as it was: every job's pods and nominations, one sort."""
+    out = []
+    for groups in c.jobs.values():
+        for g in groups:
+            pending = c._pending_pods(g)
+            if pending and not any(c.nominated_round.get(p.key) == c.round for p in pending):
+                out.append(g)
+    return sorted(out, key=lambda g: (c._queue_key(g.queue), -g.priority, g.creation, g.key))
+
+
+def _checked_pending_jobs(now: Any, calls: list[int]) -> Any:
+    """actions._pending_jobs_now (queue order without a sort), checked against the sort."""
+    def checked(c: _Cluster) -> list[GroupInfo]:
+        got = now(c)
+        assert [g.key for g in got] == [g.key for g in _plain_pending_jobs(c)]
+        calls[0] += 1
+        return got
+    return checked
+
+
+def _checked_every_victim(every: Any, calls: list[int]) -> Any:
+    """actions._every_victim (only groups held in the snapshot or placed in the run are asked),
+    checked against asking every group."""
+    def checked(c: _Cluster) -> list[Any]:
+        got = every(c)
+        plain = []
+        for g in c.snap.groups.values():
+            pods, ch = actions._victim_gpus(c, g)
+            if pods is not None and ch["gpu"] > 0:
+                plain.append((g, pods))
+        actions._sort_victims(plain)
+        assert [(g.key, [p.key for p in pods]) for g, pods in got] == \
+            [(g.key, [p.key for p in pods]) for g, pods in plain]
+        calls[0] += 1
+        return got
+    return checked
+
+
+def _checked_maybe_victims(maybe: Any, calls: list[int]) -> Any:
+    """actions._maybe_victims: every group it skips is no victim; the others in their order."""
+    def checked(c: _Cluster, groups: Any) -> list[GroupInfo]:
+        groups = list(groups)
+        got = maybe(c, groups)
+        kept = {id(g) for g in got}
+        assert [g for g in groups if id(g) in kept] == got
+        assert all(actions._victim_ok(c, g) is None for g in groups if id(g) not in kept)
+        calls[0] += 1
+        return got
+    return checked
+
+
+def _checked_still_gpus(still: Any, calls: list[int]) -> Any:
+    """actions._still_gpus (consolidation's short checks), checked against the full ones."""
+    def checked(c: _Cluster, job: GroupInfo) -> Any:
+        got = still(c, job)
+        pending, need = c._pending_pods(job), max(1, job.min_member - c._active_now(job))
+        if job.raw is not None and c.subgroup_tree(job) is not None:
+            assert got is None
+        elif not pending or len(pending) < need:
+            assert got == 0
+        elif all(not p.claims and not p.gpu.is_shared for p in pending[:need]):
+            assert got == sum(p.gpu.whole for p in pending[:need])
+        else:
+            assert got is None
+        calls[0] += 1
+        return got
+    return checked
+
+
+CHECKS = {  # (owner, name) -> the checking wrapper's factory
+    (_Cluster, "pending_pods"): _checked_pending,
+    (_Cluster, "active_count"): _checked_active,
+    (actions, "_pending_jobs_now"): _checked_pending_jobs,
+    (actions, "_every_victim"): _checked_every_victim,
+    (actions, "_maybe_victims"): _checked_maybe_victims,
+    (actions, "_still_gpus"): _checked_still_gpus,
+}
+
+
+@contextmanager
+def _checking(only: tuple[str, ...] = ()) -> Iterator[dict[str, list[int]]]:
+    """Install the checking wrappers (those named in ``only``, else all); their call counts."""
+    calls: dict[str, list[int]] = {}
+    with ExitStack() as stack:
+        for (owner, name), factory in CHECKS.items():
+            if only and name not in only:
+                continue
+            calls[name] = [0]
+            orig = getattr(owner, name)
+            setattr(owner, name, factory(orig, calls[name]))
+            stack.callback(setattr, owner, name, orig)
         yield calls
-    finally:
-        _Cluster.pending_pods, _Cluster.active_count = pending_pods, active_count  # type: ignore[method-assign]
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _check(snap: Any, rounds: int = 3, only: tuple[str, ...] = ()) -> dict[str, list[int]]:
+    with _checking(only) as calls:
+        run_rounds(snap, rounds, SchedulerConfig(), NOW)
+    return calls
+
+
+def _same_and_checked(snap: Any) -> dict[str, list[int]]:
+    _same(snap)
+    return _check(snap)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(fragmented(), overdrawn(), crowded()))
-def test_untouched_answers_are_fresh(objs: list[dict[str, Any]]) -> None:
-    snap = build_snapshot(m.schedule_objects(objs))
-    with _checked() as calls:
-        run_rounds(snap, 3, SchedulerConfig(), NOW)
-    assert calls[0] > 0
+def test_kept_and_short_answers_are_fresh(objs: list[dict[str, Any]]) -> None:
+    calls = _same_and_checked(build_snapshot(m.schedule_objects(objs)))
+    assert calls["pending_pods"][0] > 0
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters())
+def test_kept_and_short_answers_are_fresh_general(case: Any) -> None:
+    _same_and_checked(_prepare(case))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(victims.clusters())
-def test_untouched_answers_are_fresh_with_claims_and_mig(case: Any) -> None:
-    with _checked():
-        run_rounds(victims._prepare(case), 3, SchedulerConfig(), NOW)
+def test_kept_and_short_answers_are_fresh_with_claims_and_mig(case: Any) -> None:
+    _same_and_checked(victims._prepare(case))
 
 
 def test_carried_entry_follows_a_bound_pod() -> None:
@@ -167,7 +257,6 @@ def test_a_stale_gang_evicted_last_is_touched() -> None:
 def test_a_carried_nomination_is_touched() -> None:
     """A pending pod nominated in an earlier cycle (``status.nominatedNodeName``) is placed with
     a preference for that node: its job is no plain shape for the actions or the gang cache."""
-    from gpuplane.scheduler import actions
 
     pod = m.pod("p", queue="q", gpus=1)
     pod["status"] = {"phase": "Pending", "nominatedNodeName": "n1"}
@@ -181,84 +270,8 @@ def test_a_carried_nomination_is_touched() -> None:
     assert c._gang_key(job, c.pending_pods(job), 1) is None
 
 
-def _plain_pending_jobs(c: _Cluster) -> list[GroupInfo]:
-    """``actions._pending_jobs_now`` as it was: every job's pods and nominations, one sort."""
-    out = []
-    for groups in c.jobs.values():
-        for g in groups:
-            pending = c._pending_pods(g)
-            if pending and not any(c.nominated_round.get(p.key) == c.round for p in pending):
-                out.append(g)
-    return sorted(out, key=lambda g: (c._queue_key(g.queue), -g.priority, g.creation, g.key))
-
-
-def _check_pending_jobs(snap: Any) -> None:
-    from gpuplane.scheduler import actions
-
-    now, calls = actions._pending_jobs_now, [0]
-
-    def checked(c: _Cluster) -> list[GroupInfo]:
-        got = now(c)
-        assert [g.key for g in got] == [g.key for g in _plain_pending_jobs(c)]
-        calls[0] += 1
-        return got
-
-    actions._pending_jobs_now = checked
-    try:
-        run_rounds(snap, 3, SchedulerConfig(), NOW)
-    finally:
-        actions._pending_jobs_now = now
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(fragmented(), overdrawn(), crowded()))
-def test_pending_jobs_in_queue_order_without_a_sort(objs: list[dict[str, Any]]) -> None:
-    _check_pending_jobs(build_snapshot(m.schedule_objects(objs)))
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(clusters())
-def test_pending_jobs_in_queue_order_without_a_sort_general(case: Any) -> None:
-    _check_pending_jobs(_prepare(case))
-
-
-def _check_every_victim(snap: Any, rounds: int) -> list[int]:
-    """Consolidation's victims (only groups held in the snapshot or placed in the run are
-    asked) are those of asking every group, at every call of the run."""
-    from gpuplane.scheduler import actions
-
-    every, calls = actions._every_victim, [0]
-
-    def checked(c: _Cluster) -> list[Any]:
-        got = every(c)
-        plain = []
-        for g in c.snap.groups.values():
-            pods, ch = actions._victim_gpus(c, g)
-            if pods is not None and ch["gpu"] > 0:
-                plain.append((g, pods))
-        actions._sort_victims(plain)
-        assert [(g.key, [p.key for p in pods]) for g, pods in got] == \
-            [(g.key, [p.key for p in pods]) for g, pods in plain]
-        calls[0] += 1
-        return got
-
-    actions._every_victim = checked
-    try:
-        run_rounds(snap, rounds, SchedulerConfig(), NOW)
-    finally:
-        actions._every_victim = every
-    return calls
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(fragmented(), crowded()))
-def test_every_victim_asks_only_holders(objs: list[dict[str, Any]]) -> None:
-    _check_every_victim(build_snapshot(m.schedule_objects(objs)), 3)
-
-
 def test_every_victim_includes_a_job_placed_in_an_earlier_round() -> None:
     """A pod placed in round 1 holds nothing in the snapshot; in round 2 it is a victim."""
-    from gpuplane.scheduler import actions
 
     objs = [m.queue("q", gpu_quota=4), m.node("n0", gpus=2), m.pod("a", queue="q", gpus=1, node_name="n0"),
             m.pod("new", queue="q", gpus=1)]
@@ -289,80 +302,6 @@ def test_node_answers_follow_a_node_that_changed_between_cycles() -> None:
     assert set(got.placements) == set(plain.placements) == {("default", "p")}
 
 
-def _check_maybe_victims(snap: Any, rounds: int) -> None:
-    """Every group the victim searches skip (no pod held in the snapshot or placed in the run)
-    is no victim, at every call of the run."""
-    from gpuplane.scheduler import actions
-
-    maybe = actions._maybe_victims
-
-    def checked(c: _Cluster, groups: Any) -> list[GroupInfo]:
-        groups = list(groups)
-        got = maybe(c, groups)
-        kept = {id(g) for g in got}
-        assert [g for g in groups if id(g) in kept] == got  # (their order)
-        assert all(actions._victim_ok(c, g) is None for g in groups if id(g) not in kept)
-        return got
-
-    actions._maybe_victims = checked
-    try:
-        run_rounds(snap, rounds, SchedulerConfig(), NOW)
-    finally:
-        actions._maybe_victims = maybe
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(fragmented(), overdrawn(), crowded()))
-def test_skipped_groups_are_no_victims(objs: list[dict[str, Any]]) -> None:
-    _check_maybe_victims(build_snapshot(m.schedule_objects(objs)), 3)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(victims.clusters())
-def test_skipped_groups_are_no_victims_with_claims_and_mig(case: Any) -> None:
-    _check_maybe_victims(victims._prepare(case), 3)
-
-
-def _check_still_gpus(snap: Any) -> int:
-    """consolidation's short checks (``_still_gpus``) agree with its full ones at every call."""
-    from gpuplane.scheduler import actions
-
-    still, calls = actions._still_gpus, [0]
-
-    def checked(c: _Cluster, job: GroupInfo) -> Any:
-        got = still(c, job)
-        pending, need = c._pending_pods(job), max(1, job.min_member - c._active_now(job))
-        if job.raw is not None and c.subgroup_tree(job) is not None:
-            assert got is None
-        elif not pending or len(pending) < need:
-            assert got == 0
-        elif all(not p.claims and not p.gpu.is_shared for p in pending[:need]):
-            assert got == sum(p.gpu.whole for p in pending[:need])
-        else:
-            assert got is None
-        calls[0] += 1
-        return got
-
-    actions._still_gpus = checked
-    try:
-        run_rounds(snap, 3, SchedulerConfig(), NOW)
-    finally:
-        actions._still_gpus = still
-    return calls[0]
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(fragmented(), overdrawn(), crowded()))
-def test_consolidation_short_checks(objs: list[dict[str, Any]]) -> None:
-    _check_still_gpus(build_snapshot(m.schedule_objects(objs)))
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(victims.clusters())
-def test_consolidation_short_checks_with_claims_and_mig(case: Any) -> None:
-    _check_still_gpus(victims._prepare(case))
-
-
 def test_consolidation_short_checks_for_short_and_elastic_gangs() -> None:
     """A gang with fewer pods than minMember has nothing to place (0); an elastic one (minMember
     1, three 2-GPU pods) needs one pod's 2 GPUs, not all 6."""
@@ -371,9 +310,7 @@ def test_consolidation_short_checks_for_short_and_elastic_gangs() -> None:
     objs += [m.pod(f"s{i}", queue="q", gpus=1, group="short") for i in range(2)]
     objs += [m.pod(f"e{i}", queue="q", gpus=2, group="elastic") for i in range(3)]
     snap = build_snapshot(m.schedule_objects(objs))
-    assert _check_still_gpus(snap) > 0
-    from gpuplane.scheduler import actions
-
+    assert _check(snap, only=("_still_gpus",))["_still_gpus"][0] > 0
     c = run_rounds(snap, 0, SchedulerConfig(), NOW).cluster
     assert actions._still_gpus(c, snap.groups[("default", "short")]) == 0
     assert actions._still_gpus(c, snap.groups[("default", "elastic")]) == 2
