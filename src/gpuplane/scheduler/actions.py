@@ -368,11 +368,10 @@ def _victim_gpus(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list[PodInfo
     own answers change (their pods stop being active), so only those are dropped; unless a
     victim holds claims (another job may share them: everything is dropped). The key counts
     placements too, for a caller between two binds."""
-    key = (c.round, len(c.placements))
     memo = c.__dict__.get("_victim_gpus_memo")
-    if memo is None or memo[0] != key:
-        memo = c.__dict__["_victim_gpus_memo"] = (key, {}, [len(c.evicted)])
-    table, seen = memo[1], memo[2]
+    if memo is None or memo[0] != c.round or memo[1] != len(c.placements):
+        memo = c.__dict__["_victim_gpus_memo"] = (c.round, len(c.placements), {}, [len(c.evicted)])
+    table, seen = memo[2], memo[3]
     if len(c.evicted) != seen[0]:  # (evicted only grows in a round, in order)
         for k in list(c.evicted)[seen[0]:]:
             pod = c.snap.pods[k]
