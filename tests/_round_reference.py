@@ -353,6 +353,8 @@ def stale_gang_eviction(c: "_Cluster") -> None:
             continue
         if any(c.placements.get(p.key) is not None and c.placements[p.key].round == c.round for p in active):
             continue
+        if any(not p.ours for p in active):  # (a pod of another scheduler is never evicted)
+            continue
         grace = _job_setting(c, g, "stalenessGracePeriod", STALENESS_ANNOTATION)
         if grace is None:
             grace = DEFAULT_STALENESS_GRACE_S

@@ -223,6 +223,43 @@ def test_stale_non_preemptible_gang_is_never_evicted():
     assert evicted(pods) == []
 
 
+def stale_with_other_scheduler():
+    """A stale gang (minMember 2, one pod running, the other pending since 11:00 and fitting
+    nowhere) whose running pod belongs to another scheduler and asks for more memory than the
+    pending one."""
+    return [m.node("n1", gpus=2), m.queue("qa", gpu_quota=2), m.podgroup("g", 2, "qa"),
+            m.pod("o", queue="qa", gpus=1, memory="2Gi", group="g", node_name="n1", held="gpu-0",
+                  scheduler="someone-else"),
+            m.pod("p", queue="qa", gpus=2, group="g", created="2026-06-01T11:00:00Z")]
+
+
+def test_stale_gang_never_evicts_a_pod_of_another_scheduler():
+    # Found by tests/test_scheduler_carry.py: the gang was evicted, and the next round took the
+    # other scheduler's pod, never charged to qa, off qa's usage: a negative demand, and
+    # compute_fair raised ValueError (the whole cycle failed).
+    result, _ = schedule(stale_with_other_scheduler(), rounds=2)
+    assert result.evictions == []  # (the gang is left alone)
+    assert all(v >= 0 for q in result.requested.values() for v in q.values()), result.requested
+
+
+def test_release_of_a_pod_of_another_scheduler_keeps_queue_usage():
+    # _account_running charges only this scheduler's pods to their queues: giving back (and
+    # taking again) another scheduler's pod moves its node resources, never its queue's usage.
+    from gpuplane.scheduler.cycle import _Cluster
+
+    snap = build_snapshot(m.schedule_objects(stale_with_other_scheduler()))
+    c = _Cluster(snap, SchedulerConfig(), NOW)
+    other = snap.pods[("default", "o")]
+    before = {q: dict(a) for q, a in c.alloc.items()}
+    cpu = c.nodes["n1"].cpu
+    c.evict(other, "test", "test")
+    assert c.eff_alloc("qa") == before["qa"]
+    token = c.release(other)
+    assert c.alloc == before and c.nodes["n1"].cpu == cpu + other.cpu_milli
+    c.rehold(other, token)
+    assert c.alloc == before and c.nodes["n1"].cpu == cpu
+
+
 # --- KAI-style multi-round: settle, then five more rounds without change ----------------------
 
 

@@ -63,7 +63,8 @@ annotation ``kai.scheduler/stale-podgroup-timestamp``, else since the earliest c
 pending pods (the replacements of the pods it lost). Once stale for longer than its grace period
 (``spec.stalenessGracePeriod``, annotation ``kai.scheduler/staleness-grace-period``, default
 60s; negative disables), all its running pods are evicted — as in KAI, whatever their
-preemptibility (this is not preemption: the gang is broken).
+preemptibility (this is not preemption: the gang is broken) — unless one of them is a pod of
+another scheduler (never evicted).
 
 Consolidation: see :func:`consolidation` (conservative: all victims must be placed again).
 
@@ -1457,6 +1458,11 @@ def stale_gang_eviction(c: "_Cluster") -> None:
             # guarantee that non-preemptible work is never evicted, and explains instead.
             continue
         if any(c.placements.get(p.key) is not None and c.placements[p.key].round == c.round for p in active):
+            continue
+        if any(not p.ours for p in active):
+            # a pod of another scheduler is never evicted (as for victims, see _victim_ok): not
+            # gpuplane's to delete, and never charged to a queue (_account_running), so its
+            # release would take from the queue what was never added
             continue
         grace = _job_setting(c, g, "stalenessGracePeriod", STALENESS_ANNOTATION)
         if grace is None:

@@ -2169,6 +2169,8 @@ class _Cluster:
             ns.gpu_free += len(indices) * share
         group = self._group_of(pod)
         self._touched.add(id(group))
+        if not pod.ours:
+            return  # a pod of another scheduler holds node resources only: no queue charge (_account_running)
         node = self.node_info[pod.node_name]
         charge = self.charge_for(pod, node) if pod.claims else self._shared_charge(pod, node)  # read only
         self._add_queue(group.queue, charge, group.preemptible, -sign)
@@ -2192,7 +2194,8 @@ class _Cluster:
         self._touched.add(id(group))
         self.evicted[pod.key] = self.node_of(pod)
         self._pp_gen += 1
-        self._add_chain(self.releasing_q, group.queue, self.held_charge(pod), +1)
+        if pod.ours:  # (another scheduler's pod is not in its queue's alloc: see _account_running)
+            self._add_chain(self.releasing_q, group.queue, self.held_charge(pod), +1)
         self.group_evicted_at[group.key if group.kind == "PodGroup" else ("pod", *pod.key)] = self.now_s
         self.evictions.append({"round": self.round, "action": action, "pod": pod.ref,
                                "node": self.evicted[pod.key], "message": message})
