@@ -314,3 +314,24 @@ def test_consolidation_short_checks_for_short_and_elastic_gangs() -> None:
     c = run_rounds(snap, 0, SchedulerConfig(), NOW).cluster
     assert actions._still_gpus(c, snap.groups[("default", "short")]) == 0
     assert actions._still_gpus(c, snap.groups[("default", "elastic")]) == 2
+
+
+def test_node_answers_after_changes_in_a_run_stay_in_that_run() -> None:
+    """Two cycles from the same node template: in the first, a 2-GPU pod is placed on the node
+    before a 3-GPU pod is tried (no room); in the second, a 1-GPU pod is placed instead. The
+    node is at its first change in both, but in other states: the 3-GPU pod fits in the second,
+    as a run without the account says."""
+    cfg = dataclasses.replace(SchedulerConfig(), gpu_strategy="spread", disabled_actions=frozenset(
+        {"consolidation", "reclaim", "preempt", "stalegangeviction"}))
+    base = [m.queue("q", gpu_quota=8), m.node("n0", gpus=4)]
+    wide = m.pod("w", queue="q", gpus=3, created="2026-06-01T11:00:00Z")
+    two = m.pod("a", queue="q", gpus=2, created="2026-06-01T10:00:00Z")
+    one = m.pod("b", queue="q", gpus=1, created="2026-06-01T10:00:00Z")
+    acct, reuse = RunningAccount(), Reuse()
+    for _ in range(2):  # (warm: the node's template is kept from here on)
+        first = run_rounds(reuse.snapshot(base + [two, wide]), 1, cfg, NOW, account=acct)
+    assert set(first.placements) == {("default", "a")}
+    snap = reuse.snapshot(base + [one, wide])
+    got = run_rounds(snap, 1, cfg, NOW, account=acct)
+    plain = run_rounds(snap, 1, cfg, NOW)
+    assert set(got.placements) == set(plain.placements) == {("default", "b"), ("default", "w")}

@@ -989,9 +989,12 @@ class _Cluster:
         uses_gpu = not pod.gpu.is_empty or charge["gpu"] > 0
         shared = pod.gpu.is_shared
         # why a node did not fit a claimless pod depends only on the pod's shape and the node's
-        # state: kept per (shape, node) while the node's state is the same: the same origin and
-        # epoch (the actions' simulations rescan every node after changing one or two; the next
-        # cycle's scans find the nodes that did not change)
+        # state: kept per (shape, node) while the node's state is the same. At epoch 0 the state
+        # is its origin's (the next cycle's scans find the nodes that did not change); after k
+        # changes in this run it is this run's alone (another run changes it otherwise): this
+        # run's token and the epoch (the actions' simulations rescan every node after changing
+        # one or two)
+        run = self._run_token
         nodes_by_name = self.nodes
         memo = None
         if not pod.claims and self.unique_names:
@@ -1003,7 +1006,7 @@ class _Cluster:
                 ns = nodes_by_name[info.name]
                 mkey = (shape, info.name)
                 hit = memo.get(mkey)
-                if hit is not None and hit[1] == ns.epoch and hit[0] is ns.origin:
+                if hit is not None and hit[1] == ns.epoch and hit[0] is (ns.origin if not ns.epoch else run):
                     why = hit[2]
                     counts[why] = counts.get(why, 0) + 1
                     continue
@@ -1015,7 +1018,7 @@ class _Cluster:
                 why = why or "does not fit"
                 counts[why] = counts.get(why, 0) + 1
                 if memo is not None:
-                    memo[mkey] = (ns.origin, ns.epoch, why)
+                    memo[mkey] = (ns.origin if not ns.epoch else run, ns.epoch, why)
                 continue
             ns = self.nodes[info.name]
             gpu_free = (ns.gpu_free - len(placement.gpu_indices) * placement.gpu_share if placement.gpu_indices
