@@ -74,18 +74,6 @@ def _same(snap):
         assert fast == plain
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(fragmented(), overdrawn()))
-def test_memos_decide_as_without(objs):
-    _same(build_snapshot(m.schedule_objects(objs)))
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(clusters())
-def test_memos_decide_as_without_general(case):
-    _same(_prepare(case))
-
-
 def _checking(snap):
     """Every memoised answer is the fresh one, at every call of a 3-round run."""
     shape_of, pending_jobs, victim_gpus, calls = actions._shape_of, actions._pending_jobs, actions._victim_gpus, [0, 0, 0]
@@ -129,16 +117,21 @@ def _checking(snap):
     return calls
 
 
+def _same_and_fresh(snap):
+    _same(snap)
+    _checking(snap)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(fragmented(), overdrawn()))
-def test_memo_answers_are_fresh(objs):
-    _checking(build_snapshot(m.schedule_objects(objs)))
+def test_memos_decide_as_without_and_answer_fresh(objs):
+    _same_and_fresh(build_snapshot(m.schedule_objects(objs)))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clusters())
-def test_memo_answers_are_fresh_general(case):
-    _checking(_prepare(case))
+def test_memos_decide_as_without_and_answer_fresh_general(case):
+    _same_and_fresh(_prepare(case))
 
 
 def test_victims_memo_forgets_the_evicted():

@@ -110,7 +110,7 @@ def _resize_pending(objs: list[dict[str, Any]], cpu: str) -> list[dict[str, Any]
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(histories(), st.integers(1, 2), st.lists(st.sampled_from([None, "1", "12"]), min_size=6, max_size=6))
 def test_carried_collect_matches_plain(steps: list[list[dict[str, Any]]], rounds: int, cpus: list[str | None]) -> None:
-    """collect_jobs with one-pod groups carried (same group, same pod) decides, orders and
+    """collect_jobs with pending pods carried (still facts: same group, same pods) decides, orders and
     explains as the plain collect_jobs (tests/_round_reference.py's: every group, every round)."""
     import _round_reference as ref
 
@@ -286,7 +286,7 @@ def test_one_pod_groups_with_subgroups_are_not_carried() -> None:
         got = run_rounds(snap, 1, CFG, NOW, account=acct)
         assert got.reasons[("default", "p")].code == "SubGroupNotFound"
         assert got.reasons == run_rounds(snap, 1, CFG, NOW).reasons
-    assert any(e[1].key == ("default", "lone") for e in acct.memo.collect.values())  # the lone pod is carried
+    assert any(e.group.key == ("default", "lone") for e in acct.memo.still.values())  # the lone pod is carried
 
 
 @settings(max_examples=40, deadline=None)

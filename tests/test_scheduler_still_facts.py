@@ -74,23 +74,14 @@ def _same(snap: Any) -> None:
         assert kept == fresh
 
 
-def _checked_pending(pending_pods: Any, calls: list[int]) -> Any:
-    """_Cluster.pending_pods, checked: the fresh answer (an untouched job's is kept)."""
-    def checked(self: _Cluster, group: GroupInfo) -> list[PodInfo]:
-        got = pending_pods(self, group)
-        if group.raw is None or self.subgroup_tree(group) is None:
-            assert [p.key for p in got] == [p.key for p in self._pending_pods(group)]
-            calls[0] += 1
-        return got
-    return checked
+def _check_pending(c: _Cluster, group: GroupInfo, got: list[PodInfo]) -> None:
+    """_Cluster.pending_pods: the fresh answer (an untouched job's is kept)."""
+    if group.raw is None or c.subgroup_tree(group) is None:
+        assert [p.key for p in got] == [p.key for p in c._pending_pods(group)]
 
 
-def _checked_active(active_count: Any, calls: list[int]) -> Any:
-    def checked(self: _Cluster, group: GroupInfo) -> int:
-        got = active_count(self, group)
-        assert got == self._active_now(group)
-        return got
-    return checked
+def _check_active(c: _Cluster, group: GroupInfo, got: int) -> None:
+    assert got == c._active_now(group)
 
 
 def _plain_pending_jobs(c: _Cluster) -> list[GroupInfo]:
@@ -104,86 +95,74 @@ def _plain_pending_jobs(c: _Cluster) -> list[GroupInfo]:
     return sorted(out, key=lambda g: (c._queue_key(g.queue), -g.priority, g.creation, g.key))
 
 
-def _checked_pending_jobs(now: Any, calls: list[int]) -> Any:
-    """actions._pending_jobs_now (queue order without a sort), checked against the sort."""
-    def checked(c: _Cluster) -> list[GroupInfo]:
-        got = now(c)
-        assert [g.key for g in got] == [g.key for g in _plain_pending_jobs(c)]
-        calls[0] += 1
-        return got
-    return checked
+def _check_pending_jobs(c: _Cluster, got: list[GroupInfo]) -> None:
+    """actions._pending_jobs_now (queue order without a sort), against the sort."""
+    assert [g.key for g in got] == [g.key for g in _plain_pending_jobs(c)]
 
 
-def _checked_every_victim(every: Any, calls: list[int]) -> Any:
+def _check_every_victim(c: _Cluster, got: list[Any]) -> None:
     """actions._every_victim (only groups held in the snapshot or placed in the run are asked),
-    checked against asking every group."""
-    def checked(c: _Cluster) -> list[Any]:
-        got = every(c)
-        plain = []
-        for g in c.snap.groups.values():
-            pods, ch = actions._victim_gpus(c, g)
-            if pods is not None and ch["gpu"] > 0:
-                plain.append((g, pods))
-        actions._sort_victims(plain)
-        assert [(g.key, [p.key for p in pods]) for g, pods in got] == \
-            [(g.key, [p.key for p in pods]) for g, pods in plain]
-        calls[0] += 1
-        return got
-    return checked
+    against asking every group."""
+    plain = []
+    for g in c.snap.groups.values():
+        pods, ch = actions._victim_gpus(c, g)
+        if pods is not None and ch["gpu"] > 0:
+            plain.append((g, pods))
+    actions._sort_victims(plain)
+    assert [(g.key, [p.key for p in pods]) for g, pods in got] == \
+        [(g.key, [p.key for p in pods]) for g, pods in plain]
 
 
-def _checked_maybe_victims(maybe: Any, calls: list[int]) -> Any:
+def _check_maybe_victims(c: _Cluster, groups: Any, got: list[GroupInfo]) -> None:
     """actions._maybe_victims: every group it skips is no victim; the others in their order."""
-    def checked(c: _Cluster, groups: Any) -> list[GroupInfo]:
-        groups = list(groups)
-        got = maybe(c, groups)
-        kept = {id(g) for g in got}
-        assert [g for g in groups if id(g) in kept] == got
-        assert all(actions._victim_ok(c, g) is None for g in groups if id(g) not in kept)
-        calls[0] += 1
-        return got
-    return checked
+    kept = {id(g) for g in got}
+    assert [g for g in groups if id(g) in kept] == got
+    assert all(actions._victim_ok(c, g) is None for g in groups if id(g) not in kept)
 
 
-def _checked_still_gpus(still: Any, calls: list[int]) -> Any:
-    """actions._still_gpus (consolidation's short checks), checked against the full ones."""
-    def checked(c: _Cluster, job: GroupInfo) -> Any:
-        got = still(c, job)
-        pending, need = c._pending_pods(job), max(1, job.min_member - c._active_now(job))
-        if job.raw is not None and c.subgroup_tree(job) is not None:
-            assert got is None
-        elif not pending or len(pending) < need:
-            assert got == 0
-        elif all(not p.claims and not p.gpu.is_shared for p in pending[:need]):
-            assert got == sum(p.gpu.whole for p in pending[:need])
-        else:
-            assert got is None
-        calls[0] += 1
-        return got
-    return checked
+def _check_still_gpus(c: _Cluster, job: GroupInfo, got: Any) -> None:
+    """actions._still_gpus (consolidation's short checks), against the full ones."""
+    pending, need = c._pending_pods(job), max(1, job.min_member - c._active_now(job))
+    if job.raw is not None and c.subgroup_tree(job) is not None:
+        assert got is None
+    elif not pending or len(pending) < need:
+        assert got == 0
+    elif all(not p.claims and not p.gpu.is_shared for p in pending[:need]):
+        assert got == sum(p.gpu.whole for p in pending[:need])
+    else:
+        assert got is None
 
 
-CHECKS = {  # (owner, name) -> the checking wrapper's factory
-    (_Cluster, "pending_pods"): _checked_pending,
-    (_Cluster, "active_count"): _checked_active,
-    (actions, "_pending_jobs_now"): _checked_pending_jobs,
-    (actions, "_every_victim"): _checked_every_victim,
-    (actions, "_maybe_victims"): _checked_maybe_victims,
-    (actions, "_still_gpus"): _checked_still_gpus,
+CHECKS = {  # (owner, name) -> check(arguments..., answer), run after every call
+    (_Cluster, "pending_pods"): _check_pending,
+    (_Cluster, "active_count"): _check_active,
+    (actions, "_pending_jobs_now"): _check_pending_jobs,
+    (actions, "_every_victim"): _check_every_victim,
+    (actions, "_maybe_victims"): _check_maybe_victims,
+    (actions, "_still_gpus"): _check_still_gpus,
 }
+
+
+def _checked(orig: Any, check: Any, calls: list[int]) -> Any:
+    def checked(*args: Any) -> Any:
+        got = orig(*args)
+        check(*args, got)
+        calls[0] += 1
+        return got
+    return checked
 
 
 @contextmanager
 def _checking(only: tuple[str, ...] = ()) -> Iterator[dict[str, list[int]]]:
-    """Install the checking wrappers (those named in ``only``, else all); their call counts."""
+    """Install the checks (those named in ``only``, else all); their call counts."""
     calls: dict[str, list[int]] = {}
     with ExitStack() as stack:
-        for (owner, name), factory in CHECKS.items():
+        for (owner, name), check in CHECKS.items():
             if only and name not in only:
                 continue
             calls[name] = [0]
             orig = getattr(owner, name)
-            setattr(owner, name, factory(orig, calls[name]))
+            setattr(owner, name, _checked(orig, check, calls[name]))
             stack.callback(setattr, owner, name, orig)
         yield calls
 

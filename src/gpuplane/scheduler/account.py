@@ -42,7 +42,7 @@ from typing import Any, Optional
 
 from .cycle import MB, Placement, StillFacts, _Cluster, _FreeIndex, _gpu_hold, _NodeState, _num
 from .queues import RESOURCES
-from .snapshot import GroupInfo, Key, NodeInfo, PodInfo, Snapshot
+from .snapshot import Key, NodeInfo, PodInfo, Snapshot
 
 __all__ = ["CycleMemo", "RunningAccount"]
 
@@ -111,12 +111,12 @@ class CycleMemo:
     pod that did not change, so a hit is the value the function would compute again: exact.
     ``shapes``: ``_Cluster._shape_key``; ``demand``: ``_Cluster._pod_demand`` (both read the
     pod only). ``charges``: ``_Cluster._charge`` of claimless pods per (pod, GPU memory), which
-    also reads the snapshot's ``min_gpu_memory_mib``: dropped when that changes. ``collect``:
-    ``_Cluster.collect_jobs``' one-pod groups by ``id(group)`` (with the group and its pod, both
-    checked with ``is``). :meth:`start` drops entries of pods (groups) no longer in the snapshot
-    once there are more than twice as many as pods (memory stays bounded). ``jobs`` and
-    ``victims``: per group results of the evicting actions (``actions._job_facts``,
-    ``actions._victim_gpus``), pruned likewise with groups. ``pinned``: ``_Cluster.pinned``, the
+    also reads the snapshot's ``min_gpu_memory_mib``: dropped when that changes. :meth:`start`
+    drops entries of pods (groups) no longer in the snapshot once there are more than twice as
+    many as pods (memory stays bounded). ``jobs``, ``victims`` and ``still``: per group results
+    (``actions._job_facts``, ``actions._victim_gpus``, ``_Cluster._still_facts``), keyed by
+    ``id(group)`` and checked against the group's pods likewise, pruned with groups. ``why``:
+    ``_Cluster._scan``'s answers per (pod shape, node), tied to the account's node templates. ``pinned``: ``_Cluster.pinned``, the
     placements the evicting actions simulated for the pods they nominated, by pod key (the one
     entry not tied to an object: ``_Cluster._carry_nominations`` keeps a pin while its pod is
     nominated on its node, and each one is checked again, an exact fit, when used)."""
@@ -124,7 +124,6 @@ class CycleMemo:
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[PodInfo, tuple]] = {}
         self.demand: dict[int, tuple[PodInfo, Optional[tuple[int, Fraction | int, Fraction | int]]]] = {}
-        self.collect: dict[int, tuple[GroupInfo, PodInfo, bool]] = {}
         self.charges: dict[tuple[int, Optional[int]], tuple[PodInfo, dict[str, Fraction]]] = {}
         self._min_mem: Any = _UNSET  # the min_gpu_memory_mib the charges were computed with
         # the evicting actions' facts of a job (``actions._job_facts``): id(group) -> (group, its
@@ -143,10 +142,8 @@ class CycleMemo:
             self._min_mem = snap.min_gpu_memory_mib
             self.charges = {}
         limit = 2 * len(snap.pods) + 256
-        if len(self.collect) > limit or len(self.jobs) > limit or len(self.victims) > limit \
-                or len(self.still) > limit:
+        if len(self.jobs) > limit or len(self.victims) > limit or len(self.still) > limit:
             groups = {id(g): g for g in snap.groups.values()}
-            self.collect = {i: e for i, e in self.collect.items() if groups.get(i) is e[0]}
             self.jobs = {i: e for i, e in self.jobs.items() if groups.get(i) is e[0]}
             self.victims = {i: e for i, e in self.victims.items() if groups.get(i) is e[0]}
             self.still = {i: e for i, e in self.still.items() if groups.get(i) is e.group}

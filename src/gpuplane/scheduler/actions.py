@@ -398,16 +398,9 @@ def _victim_gpus_carried(c: "_Cluster", group: GroupInfo) -> tuple[Optional[list
     and whether its pods' nodes exist (``holds``). Kept per group (``c._victims_memo``, the
     account's between cycles) with those pods, and reused while they are the very objects of
     the snapshot, still untouched, on existing nodes."""
+    snap_pods, placements, evicted, released, nodes = c.snap.pods, c.placements, c.evicted, c.released, c.nodes
     memo = c._victims_memo
     hit = memo.get(id(group))
-    keys = group.pods
-    if hit is not None and hit[0] is group and len(keys) == 1 and id(group) not in c._touched:
-        # (one pod, untouched: the loop below in short, the common case)
-        p = hit[1][0]
-        if c.snap.pods[keys[0]] is p and (not p.node_name or p.node_name in c.nodes):
-            return (hit[2], hit[3]) if group.queue in c.snap.tree else (None, None)
-        hit = None
-    snap_pods, placements, evicted, released, nodes = c.snap.pods, c.placements, c.evicted, c.released, c.nodes
     if hit is not None and hit[0] is group:
         moved = id(group) in c._touched  # (else none of its pods is placed, evicted or released)
         for k, p in zip(group.pods, hit[1]):
@@ -786,13 +779,14 @@ def _still_gpus(c: "_Cluster", job: GroupInfo) -> Optional[int]:
     if entry.first_gpus is _UNSET:
         pending = entry.pending
         need = max(1, job.min_member - entry.active)
-        first = pending[:need] if pending is not None else []
-        if pending is not None and (not pending or len(pending) < need):
-            entry.first_gpus = 0
-        elif pending is not None and all(not p.claims and not p.gpu.is_shared for p in first):
-            entry.first_gpus = sum(p.gpu.whole for p in first)
-        else:
+        if pending is None:  # (SubGroups: not kept)
             entry.first_gpus = None
+        elif not pending or len(pending) < need:
+            entry.first_gpus = 0
+        else:
+            first = pending[:need]
+            plain = all(not p.claims and not p.gpu.is_shared for p in first)
+            entry.first_gpus = sum(p.gpu.whole for p in first) if plain else None
     return entry.first_gpus
 
 

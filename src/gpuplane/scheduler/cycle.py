@@ -507,11 +507,6 @@ class _Cluster:
             memo.demand if memo is not None else {})  # requested: id(pod) -> (pod, its _pod_demand)
         self._jobs_memo: dict[int, tuple[Any, ...]] = memo.jobs if memo is not None else {}  # actions._job_facts
         self._victims_memo: dict[int, tuple[Any, ...]] = memo.victims if memo is not None else {}  # actions._victim_gpus
-        # collect_jobs, before anything is placed, released or evicted: id(group) -> (group, its
-        # pod, whether the pod is pending) for one-pod groups without SubGroups: pending_pods is
-        # then a function of the pod (ours, Pending) and _unplaceable has nothing to say
-        self._collect_memo: dict[int, tuple[GroupInfo, PodInfo, bool]] = (
-            memo.collect if memo is not None else {})
         self._skeys: dict[Key, bytes] = {}  # place: the pod's _static_key (pods do not change in a run)
         self._limited: dict[str, tuple[str, ...]] = {}  # queue_check: per queue, resources with a limit or quota
         self._qkeys: dict[str, tuple] = {}  # _queue_key memo: dropped for a queue when its allocation changes
@@ -1271,11 +1266,9 @@ class _Cluster:
         For a group not touched in this run (see __init__) and without SubGroups (whose order
         reads more), the answer is the one at the start of the run: kept for the run."""
         if id(group) not in self._touched:
-            entry = self._still.get(id(group))  # (checked in this run: the common case, inline)
-            if entry is None or entry.run is not self._run_token or entry.group is not group:
-                entry = self._still_facts(group)
-            if entry.pending is not None:
-                return entry.pending[:]
+            pending = self._still_facts(group).pending
+            if pending is not None:
+                return pending[:]
         gen = self._pp_gen
         if gen != self._pp_at:  # the entries are of an older generation
             self._pp_memo = {}
@@ -1361,10 +1354,7 @@ class _Cluster:
 
     def active_count(self, group: GroupInfo) -> int:
         if id(group) not in self._touched:
-            entry = self._still.get(id(group))  # (as in pending_pods)
-            if entry is None or entry.run is not self._run_token or entry.group is not group:
-                entry = self._still_facts(group)
-            return entry.active
+            return self._still_facts(group).active
         return self._active_now(group)
 
     def _active_now(self, group: GroupInfo) -> int:
@@ -1883,27 +1873,13 @@ class _Cluster:
             maybe = maybe | {self._group_key(k) for k in self.released}
         known: dict[int, list[PodInfo]] = {}
         self._collected = known  # begin_round hands these to requested (see there)
-        pods = self.snap.pods
-        # nothing placed, released or evicted yet: a one-pod group's pending list is a function
-        # of the group and its pod (see _collect_memo)
-        carried = self._collect_memo if not (self.placements or self.released or self.evicted) else None
-        pp_memo = self._pp_memo if self._pp_at == self._pp_gen else None
         leaf: dict[str, Optional[str]] = {}  # queue -> why it takes no jobs (None: it does)
         groups = self.snap.groups
         for gk in filter(maybe.__contains__, groups):  # (in snapshot order; the filter in C)
             group = groups[gk]
-            hit = carried.get(id(group)) if carried is not None else None
-            if hit is not None and hit[0] is group and pods[group.pods[0]] is hit[1]:
-                pending = [hit[1]] if hit[2] else []
-                if pp_memo is not None:  # (what pending_pods would keep)
-                    pp_memo[id(group)] = (group, pending[:])
-            else:
-                if group.raw is not None:
-                    self._unplaceable(group)
-                pending = self.pending_pods(group)
-                if carried is not None and len(group.pods) == 1 and (group.raw is None
-                                                                      or self.subgroup_tree(group) is None):
-                    carried[id(group)] = (group, pods[group.pods[0]], bool(pending))
+            if group.raw is not None:
+                self._unplaceable(group)
+            pending = self.pending_pods(group)  # (an untouched group's: its still facts, carried)
             if not pending:
                 continue
             known[id(group)] = pending
@@ -1929,7 +1905,6 @@ class _Cluster:
         if self.round <= 1:
             self._carry_nominations()
         self.finish_evictions()
-        self._pp_memo, self._pp_at = {}, self._pp_gen  # (a new generation: collect_jobs fills it)
         self.reasons = {}
         self.group_reasons = {}
         self.jobs = self.collect_jobs()
